@@ -1,0 +1,1 @@
+"""One file per model, each registering its factory with ``@register_model``."""

@@ -1,0 +1,348 @@
+"""Typed records of the SDME raw format: the corpus manifest (``sdme.json``) and raw clips.
+
+The raw layout a source delivers (see ``cards/`` and ``README.md``)::
+
+    <raw>/
+      sdme.json            corpus manifest (CorpusManifest)
+      annotations.csv      one row per clip (RawClip)
+      clips/<clip_id>.mp4  video with its audio track (or audio/<clip_id>.wav beside it)
+
+Everything that reads or writes these files goes through this module, so the format has one
+definition. Errors name the file (and the row) and the problem.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+FORMAT_VERSION = 1
+MANIFEST_NAME = "sdme.json"
+ANNOTATIONS_NAME = "annotations.csv"
+CLIPS_DIR = "clips"
+AUDIO_DIR = "audio"
+
+MODALITIES: tuple[str, ...] = ("text", "audio", "vision")
+DEFAULT_TAXONOMY: tuple[str, ...] = (
+    "neutral",
+    "happiness",
+    "sadness",
+    "anger",
+    "surprise",
+    "fear",
+    "disgust",
+)
+SPLITS: tuple[str, ...] = ("train", "validation", "test")
+VOTE_SEPARATOR = ";"
+
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "clip_id",
+    "video_id",
+    "speaker_id",
+    "start",
+    "end",
+    "text",
+    "language",
+    "label",
+    "votes_text",
+    "votes_audio",
+    "votes_vision",
+)
+OPTIONAL_COLUMNS: tuple[str, ...] = ("split",)
+
+
+class FormatError(ValueError):
+    """A raw-corpus file that does not follow the SDME format.
+
+    The message always starts with the offending file (and row, where there is one).
+    """
+
+    def __init__(self, path: str | Path, problem: str, row: int | None = None) -> None:
+        where = f"{path}" if row is None else f"{path}:{row}"
+        super().__init__(f"{where}: {problem}")
+        self.path = str(path)
+        self.row = row
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file of a corpus with its size in bytes and sha256 (hex)."""
+
+    path: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class CorpusManifest:
+    """The contents of ``sdme.json``.
+
+    Attributes:
+        name: Short corpus name (also the folder name under the data dir).
+        version: Corpus version string.
+        license: SPDX identifier or free text.
+        taxonomy: Emotion categories, in ClassLabel order.
+        annotation_protocol: How labels and unimodal votes were collected (free-form mapping,
+            e.g. ``{"annotators_per_modality": 5, "description": "..."}``).
+        files: Every file of the unpacked corpus except ``sdme.json`` itself.
+        archives: Release archives (tar/zip) that unpack into some of ``files``.
+        description: One paragraph about the corpus.
+        citation: BibTeX or free text.
+        extra: Anything else the corpus wants to record.
+    """
+
+    name: str
+    version: str
+    license: str
+    taxonomy: tuple[str, ...] = DEFAULT_TAXONOMY
+    annotation_protocol: dict[str, Any] = field(default_factory=dict)
+    files: tuple[FileEntry, ...] = ()
+    archives: tuple[FileEntry, ...] = ()
+    description: str = ""
+    citation: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["taxonomy"] = list(self.taxonomy)
+        return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str | Path = MANIFEST_NAME) -> CorpusManifest:
+        if not isinstance(data, dict):
+            raise FormatError(source, "manifest must be a JSON object")
+        missing = [k for k in ("name", "version", "license") if not data.get(k)]
+        if missing:
+            raise FormatError(source, f"missing required field(s): {', '.join(missing)}")
+        version = data.get("format_version", FORMAT_VERSION)
+        if version != FORMAT_VERSION:
+            raise FormatError(source, f"unsupported format_version {version!r} "
+                              f"(this toolkit reads {FORMAT_VERSION})")
+        taxonomy = tuple(data.get("taxonomy") or DEFAULT_TAXONOMY)
+        if len(set(taxonomy)) != len(taxonomy) or not all(isinstance(t, str) and t
+                                                          for t in taxonomy):
+            raise FormatError(source, "taxonomy must be a list of distinct non-empty names")
+
+        def entries(key: str) -> tuple[FileEntry, ...]:
+            out = []
+            for i, item in enumerate(data.get(key) or ()):
+                try:
+                    out.append(FileEntry(path=str(item["path"]), size=int(item["size"]),
+                                         sha256=str(item["sha256"]).lower()))
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise FormatError(source, f"{key}[{i}] needs path, size and sha256 "
+                                      f"({exc})") from exc
+            return tuple(out)
+
+        return cls(
+            name=str(data["name"]),
+            version=str(data["version"]),
+            license=str(data["license"]),
+            taxonomy=taxonomy,
+            annotation_protocol=dict(data.get("annotation_protocol") or {}),
+            files=entries("files"),
+            archives=entries("archives"),
+            description=str(data.get("description", "")),
+            citation=str(data.get("citation", "")),
+            extra=dict(data.get("extra") or {}),
+            format_version=version,
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> CorpusManifest:
+        """Reads ``sdme.json`` (a file, or a raw folder containing one)."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / MANIFEST_NAME
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise FormatError(path, "manifest not found") from exc
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise FormatError(path, f"not valid UTF-8 JSON ({exc})") from exc
+        return cls.from_dict(data, source=path)
+
+    def fingerprint(self) -> str:
+        """sha256 of the canonical manifest JSON: names this exact corpus release."""
+        return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class RawClip:
+    """One row of ``annotations.csv``.
+
+    Attributes:
+        votes_text: Labels annotators gave from the transcript alone (empty: not annotated).
+        votes_audio: Labels from the audio alone.
+        votes_vision: Labels from the muted video alone.
+        split: The corpus's own split, or None to let the build assign one.
+    """
+
+    clip_id: str
+    video_id: str
+    speaker_id: str
+    start: float
+    end: float
+    text: str
+    language: str
+    label: str
+    votes_text: tuple[str, ...] = ()
+    votes_audio: tuple[str, ...] = ()
+    votes_vision: tuple[str, ...] = ()
+    split: str | None = None
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+    def votes(self, modality: str) -> tuple[str, ...]:
+        return getattr(self, f"votes_{modality}")
+
+    def to_row(self) -> dict[str, str]:
+        row = {
+            "clip_id": self.clip_id,
+            "video_id": self.video_id,
+            "speaker_id": self.speaker_id,
+            "start": f"{self.start:.3f}",
+            "end": f"{self.end:.3f}",
+            "text": self.text,
+            "language": self.language,
+            "label": self.label,
+        }
+        for m in MODALITIES:
+            row[f"votes_{m}"] = VOTE_SEPARATOR.join(self.votes(m))
+        row["split"] = self.split or ""
+        return row
+
+
+def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_entry(root: str | Path, relpath: str) -> FileEntry:
+    path = Path(root) / relpath
+    return FileEntry(path=relpath, size=path.stat().st_size, sha256=sha256_file(path))
+
+
+def parse_votes(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in (value or "").split(VOTE_SEPARATOR) if v.strip())
+
+
+def parse_annotation_row(row: dict[str, str], path: str | Path, line: int) -> RawClip:
+    """Turns one CSV row into a RawClip; raises FormatError naming file and line."""
+    if None in row or any(v is None for v in row.values()):
+        raise FormatError(path, "malformed row (wrong number of fields)", line)
+    clip_id = (row.get("clip_id") or "").strip()
+    if not clip_id:
+        raise FormatError(path, "empty clip_id", line)
+    if "/" in clip_id or "\\" in clip_id or clip_id in (".", ".."):
+        raise FormatError(path, f"clip_id {clip_id!r} must not contain path separators", line)
+    try:
+        start = float(row["start"])
+        end = float(row["end"])
+    except (TypeError, ValueError) as exc:
+        raise FormatError(path, f"start/end must be numbers ({exc})", line) from exc
+    split = (row.get("split") or "").strip() or None
+    return RawClip(
+        clip_id=clip_id,
+        video_id=row["video_id"].strip(),
+        speaker_id=row["speaker_id"].strip(),
+        start=start,
+        end=end,
+        text=row["text"],
+        language=row["language"].strip(),
+        label=row["label"].strip(),
+        votes_text=parse_votes(row["votes_text"]),
+        votes_audio=parse_votes(row["votes_audio"]),
+        votes_vision=parse_votes(row["votes_vision"]),
+        split=split,
+    )
+
+
+def _decode_utf8(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise FormatError(path, f"not valid UTF-8 (byte {exc.start})", line) from exc
+
+
+def iter_annotations(path: str | Path) -> Iterable[tuple[int, dict[str, str] | FormatError]]:
+    """Yields ``(line, row)`` for each data row, or ``(line, FormatError)`` for a bad one.
+
+    Used by validation, which reports every problem instead of stopping at the first.
+    Raises FormatError for problems that make the whole file unreadable (encoding, header).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FormatError(path, "annotations file not found")
+    text = _decode_utf8(path)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = reader.fieldnames or []
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise FormatError(path, f"missing column(s): {', '.join(missing)}", 1)
+    for row in reader:
+        line = reader.line_num
+        if None in row or any(v is None for v in row.values()):
+            yield line, FormatError(path, "malformed row (wrong number of fields)", line)
+        else:
+            yield line, row
+
+
+def read_annotations(path: str | Path) -> list[RawClip]:
+    """Reads ``annotations.csv`` strictly: the first problem raises FormatError."""
+    clips = []
+    for line, row in iter_annotations(path):
+        if isinstance(row, FormatError):
+            raise row
+        clips.append(parse_annotation_row(row, path, line))
+    return clips
+
+
+def write_annotations(path: str | Path, clips: Sequence[RawClip]) -> None:
+    columns = list(REQUIRED_COLUMNS) + list(OPTIONAL_COLUMNS)
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        for clip in clips:
+            writer.writerow(clip.to_row())
+
+
+def clip_media_path(raw_dir: str | Path, clip_id: str) -> Path:
+    """Path of a clip's video file."""
+    return Path(raw_dir) / CLIPS_DIR / f"{clip_id}.mp4"
+
+
+def clip_audio_path(raw_dir: str | Path, clip_id: str) -> Path:
+    """Where a clip's audio lives: ``audio/<id>.wav`` if present, else the mp4's audio track."""
+    wav = Path(raw_dir) / AUDIO_DIR / f"{clip_id}.wav"
+    return wav if wav.exists() else clip_media_path(raw_dir, clip_id)
+
+
+def list_corpus_files(raw_dir: str | Path) -> list[str]:
+    """Relative paths of a corpus's files: everything but sdme.json and hidden paths, sorted."""
+    root = Path(raw_dir)
+    return sorted(
+        rel.as_posix()
+        for rel in (p.relative_to(root) for p in root.rglob("*") if p.is_file())
+        if rel.as_posix() != MANIFEST_NAME and not any(part.startswith(".") for part in rel.parts)
+    )
+
+
+def make_manifest_files(raw_dir: str | Path) -> tuple[FileEntry, ...]:
+    """Every corpus file (see list_corpus_files) with its size and sha256."""
+    return tuple(file_entry(raw_dir, rel) for rel in list_corpus_files(raw_dir))

@@ -1,0 +1,190 @@
+"""Validation of a raw SDME corpus (``sdme validate <raw dir>``).
+
+Every problem is reported, one line each, naming the file (and CSV line) — validation does not stop
+at the first. Checked: the manifest; each listed file's presence, size and sha256; the
+annotations' encoding, header and rows (malformed rows, duplicate ``clip_id``, labels and votes
+outside the taxonomy, ``end <= start``); each clip's media (present, decodes, has an audio track).
+A clean corpus gets a summary: clips, speakers, videos, label and deviation distributions,
+deviation per class, and per-modality Fleiss' kappa of the unimodal votes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sdme.io import check_files
+from sdme.relevance import agreement_by_modality, compute_relevance
+from sdme.schema import (
+    ANNOTATIONS_NAME,
+    MODALITIES,
+    CorpusManifest,
+    FormatError,
+    RawClip,
+    clip_audio_path,
+    clip_media_path,
+    iter_annotations,
+    list_corpus_files,
+    parse_annotation_row,
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One validation finding; ``str()`` gives the one-line report."""
+
+    path: str
+    message: str
+    line: int | None = None
+    severity: str = "error"  # or "warning"
+
+    def __str__(self) -> str:
+        where = self.path if self.line is None else f"{self.path}:{self.line}"
+        return f"{self.severity}: {where}: {self.message}"
+
+
+@dataclass
+class RawReport:
+    """What validation found, plus a summary of a readable corpus."""
+
+    raw_dir: Path
+    problems: list[Problem] = field(default_factory=list)
+    manifest: CorpusManifest | None = None
+    clips: list[RawClip] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(p.severity == "error" for p in self.problems)
+
+    def summary(self) -> dict[str, object]:
+        taxonomy = self.manifest.taxonomy if self.manifest else ()
+        relevance = [compute_relevance(c, taxonomy) for c in self.clips]
+        deviation = Counter("n/a" if r.deviation is None else r.deviation for r in relevance)
+        per_class: dict[str, dict[object, int]] = {}
+        for clip, rel in zip(self.clips, relevance, strict=True):
+            key = "n/a" if rel.deviation is None else rel.deviation
+            per_class.setdefault(clip.label, Counter())[key] += 1
+        return {
+            "corpus": f"{self.manifest.name} {self.manifest.version}" if self.manifest else "?",
+            "clips": len(self.clips),
+            "speakers": len({c.speaker_id for c in self.clips}),
+            "videos": len({c.video_id for c in self.clips}),
+            "labels": dict(Counter(c.label for c in self.clips).most_common()),
+            "deviation": dict(sorted(deviation.items(), key=lambda kv: str(kv[0]))),
+            "deviation_per_class": {k: dict(sorted(v.items(), key=lambda kv: str(kv[0])))
+                                    for k, v in sorted(per_class.items())},
+            "fleiss_kappa": agreement_by_modality(self.clips, taxonomy),
+        }
+
+
+MediaProbe = Callable[[Path, Path], list[str]]
+
+
+def probe_media(video: Path, audio: Path) -> list[str]:
+    """Problems with a clip's media: the video must decode a frame, the audio must have a stream."""
+    problems = []
+    try:
+        import decord
+
+        reader = decord.VideoReader(str(video), num_threads=1)
+        if len(reader) == 0:
+            problems.append("video has no frames")
+        else:
+            reader[0].asnumpy()
+    except Exception as exc:  # decord raises its own DECORDError and RuntimeError
+        problems.append(f"video does not decode ({type(exc).__name__}: {str(exc)[:120]})")
+    if problems and audio == video:
+        return problems  # an undecodable container has no usable audio either: say it once
+    try:
+        from torchcodec.decoders import AudioDecoder
+
+        AudioDecoder(str(audio))  # raises when there is no audio stream
+    except Exception as exc:
+        detail = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        problems.append(f"no decodable audio track ({detail})")
+    return problems
+
+
+def validate_raw(raw_dir: str | Path, *, check_media: bool = True,
+                 probe: MediaProbe = probe_media) -> RawReport:
+    """Checks a raw corpus folder and returns every problem found."""
+    raw_dir = Path(raw_dir)
+    report = RawReport(raw_dir=raw_dir)
+    add = report.problems.append
+    if not raw_dir.is_dir():
+        add(Problem(str(raw_dir), "not a folder"))
+        return report
+    try:
+        manifest = CorpusManifest.load(raw_dir)
+    except FormatError as exc:
+        add(Problem(exc.path, exc.problem, exc.row))
+        return report
+    report.manifest = manifest
+    taxonomy = set(manifest.taxonomy)
+
+    for message in check_files(raw_dir, manifest.files):
+        path, _, what = message.partition(": ")
+        add(Problem(path, what))
+    listed = {e.path for e in manifest.files}
+    for entry in list_corpus_files(raw_dir):
+        if entry not in listed:
+            add(Problem(str(raw_dir / entry), "not listed in sdme.json", severity="warning"))
+
+    annotations = raw_dir / ANNOTATIONS_NAME
+    try:
+        rows = list(iter_annotations(annotations))
+    except FormatError as exc:
+        add(Problem(exc.path, exc.problem, exc.row))
+        return report
+
+    seen: dict[str, int] = {}
+    for line, row in rows:
+        if isinstance(row, FormatError):
+            add(Problem(row.path, row.problem, row.row))
+            continue
+        try:
+            clip = parse_annotation_row(row, annotations, line)
+        except FormatError as exc:
+            add(Problem(exc.path, exc.problem, exc.row))
+            continue
+        where = str(annotations)
+        bad = False
+        if clip.clip_id in seen:
+            add(Problem(where, f"duplicate clip_id {clip.clip_id!r} "
+                        f"(first on line {seen[clip.clip_id]})", line))
+            continue
+        seen[clip.clip_id] = line
+        if clip.label not in taxonomy:
+            add(Problem(where, f"label {clip.label!r} not in taxonomy "
+                        f"{list(manifest.taxonomy)}", line))
+            bad = True
+        for m in MODALITIES:
+            outside = sorted(set(clip.votes(m)) - taxonomy)
+            if outside:
+                add(Problem(where, f"votes_{m} has label(s) outside the taxonomy: "
+                            f"{', '.join(outside)}", line))
+                bad = True
+        if clip.end <= clip.start:
+            add(Problem(where, f"end ({clip.end}) <= start ({clip.start})", line))
+            bad = True
+        if clip.split is not None and clip.split not in ("train", "validation", "test"):
+            add(Problem(where, f"split {clip.split!r} is not train, validation or test", line))
+            bad = True
+        video = clip_media_path(raw_dir, clip.clip_id)
+        if not video.is_file():
+            add(Problem(str(video), f"clip file missing (clip {clip.clip_id!r}, line {line})"))
+            bad = True
+        elif check_media:
+            for message in probe(video, clip_audio_path(raw_dir, clip.clip_id)):
+                add(Problem(str(video), message))
+                bad = True
+        if not bad:
+            report.clips.append(clip)
+    if not seen and not any(p.severity == "error" for p in report.problems):
+        add(Problem(str(annotations), "no clips"))
+    return report
+
+
+__all__ = ["Problem", "RawReport", "probe_media", "validate_raw"]

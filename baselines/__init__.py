@@ -36,8 +36,13 @@ def list_models() -> list[str]:
 
 
 def create_model(name: str, **config: object) -> EmotionModel:
-    """Builds a registered model; ``config`` overrides its config class's defaults."""
+    """Builds a registered model; ``config`` overrides its config class's defaults.
+
+    The registered name is kept as ``model.model_name`` (checkpoints record it).
+    """
     _load_models()
     if name not in registered():
         raise unknown_model_error(name)
-    return registered()[name](**config)
+    model = registered()[name](**config)
+    model.model_name = name
+    return model

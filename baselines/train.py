@@ -1,0 +1,665 @@
+"""The one trainer of ``baselines``: fit, evaluate and predict any registered model.
+
+Model-specific behaviour reaches the trainer only through the hooks of
+:class:`~baselines.models.base.EmotionModel` (``task_loss``, ``extra_losses``, ``param_groups``,
+``on_epoch_start``); the trainer never looks at a model's name.
+
+Data is any of: a Hugging Face ``datasets.Dataset`` / ``IterableDataset`` (read with
+``with_format("numpy")`` through a ``DataLoader``, so rows stream from Arrow rather than being
+loaded into memory), a torch ``Dataset``/``IterableDataset`` or list of rows, or a re-iterable of
+rows; rows are collated by :class:`baselines.data.Collator` (see ``baselines.data`` for the row
+format). A ``DataLoader`` whose ``collate_fn`` yields :class:`Batch` is used as given.
+
+Checkpoint selection and early stopping use the validation split only, on ``select_metric``
+(``accuracy``, ``macro_f1``, ``weighted_f1`` or ``loss`` for discrete tasks; ``mae``, ``corr`` or
+``loss`` for continuous ones). On CUDA the trainer uses autocast (bf16 where supported, else fp16
+with a gradient scaler), pinned memory and non-blocking copies; on CPU it runs in float32 with
+deterministic algorithms, so the same seed gives the same numbers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import difflib
+import json
+import math
+import os
+import random
+import sys
+import time
+import typing
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from torch.utils.data import DataLoader, IterableDataset
+
+from baselines.data import Collator
+from baselines.models.base import Batch, EmotionModel
+from sdme.io import atomic_path, atomic_write_text
+
+CHECKPOINT_FORMAT = "sdme-baselines-checkpoint"
+CHECKPOINT_VERSION = 1
+CHECKPOINT_NAME = "best.pt"
+CONFIG_NAME = "config.yaml"
+HISTORY_NAME = "history.json"
+
+#: metric name -> True when higher is better.
+SELECT_METRICS: dict[str, dict[str, bool]] = {
+    "discrete": {"accuracy": True, "macro_f1": True, "weighted_f1": True, "loss": False},
+    "continuous": {"mae": False, "corr": True, "loss": False},
+}
+DEFAULT_METRIC = {"discrete": "accuracy", "continuous": "mae"}
+
+
+# ----------------------------------------------------------------------------- configuration
+
+
+@dataclass
+class TrainConfig:
+    """Training options (all have defaults; YAML files and overrides set a subset).
+
+    Attributes:
+        lr: learning rate (AdamW).
+        weight_decay: AdamW weight decay.
+        epochs: maximum training epochs.
+        batch_size: training batch size.
+        eval_batch_size: evaluation batch size (default: ``batch_size``).
+        patience: stop after this many epochs without a validation improvement (0: never).
+        seed: seed of torch, numpy and random, and of the shuffling order.
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        amp: mixed precision: ``"auto"`` (bf16 on CUDA if supported, else fp16; off on CPU),
+            ``"bf16"``, ``"fp16"`` (CUDA only) or ``"off"``.
+        grad_clip: max gradient norm (0: no clipping).
+        num_workers: DataLoader worker processes.
+        select_metric: validation metric for checkpoint selection and early stopping;
+            ``"auto"``: accuracy (discrete) or MAE (continuous).
+        max_len: truncate each feature sequence to this many steps (None: keep all).
+        out_dir: where to write the checkpoint, resolved config and history (None: nothing is
+            written; the best weights are kept in memory).
+        progress: show tqdm progress bars (only when stderr is a terminal).
+    """
+
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    epochs: int = 30
+    batch_size: int = 32
+    eval_batch_size: int | None = None
+    patience: int = 5
+    seed: int = 0
+    device: str = "auto"
+    amp: str = "auto"
+    grad_clip: float = 1.0
+    num_workers: int = 0
+    select_metric: str = "auto"
+    max_len: int | None = None
+    out_dir: str | None = None
+    progress: bool = True
+
+    def to_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+
+def _coerce(name: str, value: object, hint: object) -> object:
+    """Converts an override (possibly a command-line string) to the field's type."""
+    args = set(typing.get_args(hint)) or {hint}
+    if isinstance(value, str) and str not in args:
+        value = yaml.safe_load(value)
+    if value is None:
+        if type(None) in args:
+            return None
+        raise ValueError(f"train config {name!r} cannot be null")
+    if bool in args:
+        if not isinstance(value, bool):
+            raise ValueError(f"train config {name!r} must be true/false, got {value!r}")
+        return value
+    if float in args and isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        return float(value)
+    if int in args and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if str in args and isinstance(value, str):
+        return value
+    raise ValueError(f"train config {name!r}: {value!r} is not a valid {hint}")
+
+
+def make_config(values: Mapping[str, object] | None = None, **overrides: object) -> TrainConfig:
+    """A :class:`TrainConfig` from a mapping plus keyword overrides (strings are YAML-parsed).
+
+    Raises:
+        ValueError: on an unknown option (with a close-match hint) or a value of the wrong type.
+    """
+    hints = typing.get_type_hints(TrainConfig)
+    merged = {**(values or {}), **overrides}
+    resolved = {}
+    for key, value in merged.items():
+        if key not in hints:
+            close = difflib.get_close_matches(key, hints, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"unknown train config option {key!r}{hint} "
+                             f"(known: {', '.join(hints)})")
+        resolved[key] = _coerce(key, value, hints[key])
+    return TrainConfig(**resolved)
+
+
+def load_config(path: str | os.PathLike | None = None, **overrides: object) -> TrainConfig:
+    """Reads a YAML train config (a mapping of :class:`TrainConfig` fields) and applies overrides.
+
+    A file written by :func:`fit` (with ``train``, ``model`` and ``model_config`` sections) is
+    accepted too; its ``train`` section is used.
+
+    Raises:
+        ValueError: if the file is not a YAML mapping, or on unknown options or bad values; the
+            message names the file.
+    """
+    values: dict[str, object] = {}
+    if path is not None:
+        text = Path(path).read_text(encoding="utf-8")
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{path}: not valid YAML: {exc}") from exc
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{path}: expected a mapping of train options, "
+                             f"got {type(loaded).__name__}")
+        values = loaded.get("train", loaded) if "model_config" in loaded else loaded
+        try:
+            return make_config(values, **overrides)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from exc
+    return make_config(values, **overrides)
+
+
+def save_config(path: str | os.PathLike, config: TrainConfig, model: EmotionModel | None = None,
+                model_name: str | None = None) -> None:
+    """Writes the resolved train config (and the model's name and config) as YAML, atomically."""
+    doc: dict[str, object] = {"train": config.to_dict()}
+    if model is not None:
+        doc = {"model": model_name, "model_config": dataclasses.asdict(model.config), **doc}
+    atomic_write_text(path, yaml.safe_dump(doc, sort_keys=False))
+
+
+# ----------------------------------------------------------------------------- environment
+
+
+def seed_everything(seed: int) -> None:
+    """Seeds Python's, numpy's and torch's generators (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def deterministic(enabled: bool) -> Iterator[None]:
+    """Turns on ``torch.use_deterministic_algorithms`` for the block, then restores it."""
+    before = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(enabled or before)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} requested but CUDA is not available")
+    return device
+
+
+def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``amp`` on ``device``, or None for full precision."""
+    if amp == "off":
+        return None
+    if amp == "auto":
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if amp == "bf16":
+        return torch.bfloat16
+    if amp == "fp16":
+        if device.type != "cuda":
+            raise ValueError("amp='fp16' needs a CUDA device; use 'bf16' or 'off' on CPU")
+        return torch.float16
+    raise ValueError(f"unknown amp setting {amp!r}; expected auto, bf16, fp16 or off")
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def _seed_worker(worker_id: int) -> None:
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+class _Rows(IterableDataset):
+    """A re-iterable of rows as a torch IterableDataset."""
+
+    def __init__(self, rows: Iterable[Mapping[str, object]]) -> None:
+        self.rows = rows
+
+    def __iter__(self) -> Iterator[Mapping[str, object]]:
+        return iter(self.rows)
+
+
+def make_loader(data: object, model: EmotionModel, config: TrainConfig, train: bool,
+                device: torch.device | None = None) -> Iterable[Batch]:
+    """A DataLoader of :class:`Batch` over ``data`` for ``model`` (see the module docstring).
+
+    Training loaders over map-style data shuffle with a generator seeded from ``config.seed``.
+    """
+    if isinstance(data, DataLoader):
+        return data
+    if isinstance(data, Batch):
+        return [data]
+    if hasattr(data, "with_format") and callable(data.with_format):  # Hugging Face datasets
+        data = data.with_format("numpy")
+    map_style = hasattr(data, "__getitem__") and hasattr(data, "__len__") \
+        and not isinstance(data, IterableDataset)
+    if not map_style and not isinstance(data, IterableDataset):
+        if iter(data) is data:
+            raise ValueError("training data is a one-shot iterator; pass a list, a dataset or "
+                             "a re-iterable object so that each epoch can read it again")
+        data = _Rows(data)
+    collator = Collator(modalities=tuple(model.config.input_dims),
+                        input_dims=dict(model.config.input_dims), task=model.config.task,
+                        max_len=config.max_len)
+    batch_size = config.batch_size if train else (config.eval_batch_size or config.batch_size)
+    generator = torch.Generator().manual_seed(config.seed)
+    return DataLoader(
+        data, batch_size=batch_size, shuffle=train and map_style, collate_fn=collator,
+        num_workers=config.num_workers, pin_memory=device is not None and device.type == "cuda",
+        generator=generator, worker_init_fn=_seed_worker if config.num_workers else None,
+        persistent_workers=False)
+
+
+def _progress(iterable: Iterable, config: TrainConfig, desc: str) -> Iterable:
+    if not config.progress or not sys.stderr.isatty():
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, leave=False, dynamic_ncols=True)
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def selection_metrics(task: str, outputs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Validation metrics the trainer can select on (the benchmark has its own metric spec).
+
+    Args:
+        task: ``"discrete"`` or ``"continuous"``.
+        outputs: [N, C] logits or [N, 1] / [N] scores.
+        labels: [N] class indices or scores.
+    """
+    if len(labels) == 0:
+        return {}
+    if task == "discrete":
+        logits = torch.from_numpy(np.asarray(outputs, dtype=np.float32))
+        target = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+        loss = float(torch.nn.functional.cross_entropy(logits, target))
+        pred = np.asarray(outputs).argmax(-1)
+        classes = np.union1d(np.unique(labels), np.unique(pred))
+        f1s, supports = [], []
+        for c in classes:
+            tp = np.sum((pred == c) & (labels == c))
+            fp = np.sum((pred == c) & (labels != c))
+            fn = np.sum((pred != c) & (labels == c))
+            f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
+            supports.append(np.sum(labels == c))
+        return {"accuracy": float(np.mean(pred == labels)),
+                "macro_f1": float(np.mean(f1s)),
+                "weighted_f1": float(np.average(f1s, weights=supports)),
+                "loss": loss}
+    scores = np.asarray(outputs, dtype=np.float64).reshape(len(labels))
+    target = np.asarray(labels, dtype=np.float64)
+    mae = float(np.mean(np.abs(scores - target)))
+    corr = float(np.corrcoef(scores, target)[0, 1]) if scores.std() > 0 and target.std() > 0 \
+        else 0.0
+    return {"mae": mae, "corr": corr, "loss": mae}
+
+
+def resolve_select_metric(name: str, task: str) -> tuple[str, bool]:
+    """(metric name, higher is better) for ``select_metric`` on ``task``."""
+    if task not in SELECT_METRICS:
+        raise ValueError(f"unknown task {task!r}")
+    if name == "auto":
+        name = DEFAULT_METRIC[task]
+    if name not in SELECT_METRICS[task]:
+        raise ValueError(f"select_metric {name!r} is not available for the {task} task; "
+                         f"choose one of {', '.join(SELECT_METRICS[task])}")
+    return name, SELECT_METRICS[task][name]
+
+
+# ----------------------------------------------------------------------------- predictions
+
+
+@dataclass
+class Predictions:
+    """Per-clip outputs of a model on a data set.
+
+    Attributes:
+        ids: clip ids, in data order.
+        logits: [N, C] class logits or [N, 1] scores.
+        labels: [N] reference labels, or None when the data has none.
+        relevance: modality -> [N] relevance weights (models that estimate relevance).
+        modality_logits: modality -> [N, C] per-modality outputs (where the model has them).
+        present: modality -> [N] bool, whether the clip had the modality.
+    """
+
+    ids: list[str]
+    logits: np.ndarray
+    labels: np.ndarray | None = None
+    relevance: dict[str, np.ndarray] = field(default_factory=dict)
+    modality_logits: dict[str, np.ndarray] = field(default_factory=dict)
+    present: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def predicted(self) -> np.ndarray:
+        """Predicted class indices (discrete) or scores (continuous, one output column)."""
+        if self.logits.shape[-1] == 1:
+            return self.logits[:, 0]
+        return self.logits.argmax(-1)
+
+
+@dataclass
+class Evaluation:
+    """Metrics (see :func:`selection_metrics`) and the predictions they were computed from."""
+
+    metrics: dict[str, float]
+    predictions: Predictions
+
+
+def _to_numpy(t: torch.Tensor) -> np.ndarray:
+    return t.detach().float().cpu().numpy() if t.is_floating_point() else t.detach().cpu().numpy()
+
+
+@torch.no_grad()
+def predict(model: EmotionModel, data: object, config: TrainConfig | None = None) -> Predictions:
+    """Runs ``model`` in evaluation mode over ``data`` (no shuffling) and gathers its outputs."""
+    config = config or TrainConfig()
+    device = resolve_device(config.device)
+    amp = resolve_amp(config.amp, device)
+    model.to(device)
+    was_training = model.training
+    model.eval()
+    ids: list[str] = []
+    logits: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    relevance: dict[str, list[np.ndarray]] = {}
+    modality_logits: dict[str, list[np.ndarray]] = {}
+    present: dict[str, list[np.ndarray]] = {}
+    try:
+        loader = make_loader(data, model, config, train=False, device=device)
+        for batch in _progress(loader, config, "predict"):
+            batch = batch.to(device, non_blocking=True)
+            with _autocast(device, amp):
+                out = model(batch)
+            ids.extend(batch.ids)
+            logits.append(_to_numpy(out.logits))
+            if batch.labels is not None:
+                labels.append(_to_numpy(batch.labels))
+            for m, w in out.relevance.items():
+                relevance.setdefault(m, []).append(_to_numpy(w))
+            for m, w in out.modality_logits.items():
+                modality_logits.setdefault(m, []).append(_to_numpy(w))
+            for m, mask in batch.masks.items():
+                present.setdefault(m, []).append(_to_numpy(mask.any(-1)))
+    finally:
+        model.train(was_training)
+    if not logits:
+        raise ValueError("no rows to predict on: the data set is empty")
+    if labels and len(labels) != len(logits):
+        raise ValueError("some batches have labels and others do not")
+    return Predictions(
+        ids=ids, logits=np.concatenate(logits),
+        labels=np.concatenate(labels) if labels else None,
+        relevance={m: np.concatenate(v) for m, v in relevance.items()},
+        modality_logits={m: np.concatenate(v) for m, v in modality_logits.items()},
+        present={m: np.concatenate(v) for m, v in present.items()})
+
+
+def evaluate(model: EmotionModel, data: object, config: TrainConfig | None = None) -> Evaluation:
+    """Predicts on ``data`` and computes :func:`selection_metrics` against its labels.
+
+    Raises:
+        ValueError: if the data has no labels.
+    """
+    predictions = predict(model, data, config)
+    if predictions.labels is None:
+        raise ValueError("cannot evaluate: the data has no labels (use predict)")
+    metrics = selection_metrics(model.config.task, predictions.logits, predictions.labels)
+    return Evaluation(metrics=metrics, predictions=predictions)
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def save_checkpoint(path: str | os.PathLike, model: EmotionModel, model_name: str,
+                    config: TrainConfig | None = None, epoch: int | None = None,
+                    metrics: Mapping[str, float] | None = None) -> Path:
+    """Writes weights, model name and config, and train config atomically to ``path``."""
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "model_name": model_name,
+        "model_config": dataclasses.asdict(model.config),
+        "train_config": config.to_dict() if config is not None else None,
+        "epoch": epoch,
+        "metrics": dict(metrics or {}),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return Path(path)
+
+
+def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """The raw checkpoint dict (weights-only unpickling), checked for format.
+
+    Raises:
+        ValueError: if the file is not an SDME baselines checkpoint.
+    """
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # re-raised with the file name
+        raise ValueError(f"{path}: cannot read checkpoint: {exc}") from exc
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: not an SDME baselines checkpoint")
+    if payload.get("version") != CHECKPOINT_VERSION:
+        raise ValueError(f"{path}: checkpoint version {payload.get('version')} is not supported "
+                         f"(expected {CHECKPOINT_VERSION})")
+    return payload
+
+
+def load_checkpoint(path: str | os.PathLike,
+                    map_location: str | torch.device = "cpu") -> EmotionModel:
+    """Rebuilds the model with ``baselines.create_model`` and loads its weights (eval mode).
+
+    The model's registered name is set as ``model.model_name``.
+    """
+    from baselines import create_model
+
+    payload = read_checkpoint(path, map_location)
+    model = create_model(payload["model_name"], **payload["model_config"])
+    model.load_state_dict(payload["state_dict"])
+    model.model_name = payload["model_name"]
+    return model.eval()
+
+
+# ----------------------------------------------------------------------------- training
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns.
+
+    Attributes:
+        best_epoch: epoch (0-based) of the selected weights, now loaded in the model.
+        best_score: validation ``select_metric`` at that epoch (None without validation data).
+        select_metric: the metric used.
+        history: one dict per epoch: mean training losses (``loss``, ``task`` and each extra
+            loss by name), validation metrics prefixed ``val_``, and seconds.
+        checkpoint: path of the saved checkpoint, if ``out_dir`` was set.
+        stopped_early: whether patience ran out before ``epochs``.
+    """
+
+    best_epoch: int
+    best_score: float | None
+    select_metric: str
+    history: list[dict[str, float]]
+    checkpoint: Path | None = None
+    stopped_early: bool = False
+
+
+def _train_epoch(model: EmotionModel, loader: Iterable[Batch], optimizer: torch.optim.Optimizer,
+                 scaler: torch.amp.GradScaler | None, device: torch.device,
+                 amp: torch.dtype | None, config: TrainConfig, epoch: int) -> dict[str, float]:
+    model.train()
+    totals: dict[str, float] = {}
+    count = 0
+    for step, batch in enumerate(_progress(loader, config, f"epoch {epoch}")):
+        batch = batch.to(device, non_blocking=True)
+        if batch.labels is None:
+            raise ValueError("training batch has no labels")
+        with _autocast(device, amp):
+            output = model(batch)
+            terms = {"task": model.task_loss(output, batch)}
+            for name, value in model.extra_losses(output, batch).items():
+                if name in terms:
+                    raise ValueError(f"extra loss name {name!r} clashes with the task loss")
+                terms[name] = value
+        loss = sum(v.float() for v in terms.values())
+        if not torch.isfinite(loss):
+            detail = ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items())
+            raise FloatingPointError(f"non-finite loss at epoch {epoch}, step {step}: {detail}")
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+        else:
+            loss.backward()
+        if config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        n = batch.size
+        count += n
+        totals["loss"] = totals.get("loss", 0.0) + float(loss.detach()) * n
+        for name, value in terms.items():
+            totals[name] = totals.get(name, 0.0) + float(value.detach()) * n
+    if count == 0:
+        raise ValueError("training data is empty")
+    return {k: v / count for k, v in totals.items()}
+
+
+def fit(model: EmotionModel, train_data: object, val_data: object | None,
+        config: TrainConfig | None = None, model_name: str | None = None) -> FitResult:
+    """Trains ``model`` and leaves the validation-selected weights loaded in it.
+
+    Seeds Python, numpy and torch from ``config.seed`` first. For identical runs, seed before
+    building the model too (:func:`seed_everything`), since its initial weights are drawn then.
+
+    Args:
+        model: a model from ``baselines.create_model`` (its config gives dims and task).
+        train_data: training rows (see the module docstring).
+        val_data: validation rows; None trains for ``epochs`` and keeps the last weights.
+        config: training options.
+        model_name: registered name, stored in the checkpoint; default ``model.model_name``
+            (set by ``baselines.create_model``).
+
+    Returns:
+        The selected epoch, its score and the per-epoch history.
+
+    Raises:
+        ValueError: on an empty data set, a bad option, or (with ``out_dir``) no model name.
+        FloatingPointError: when a training loss is not finite.
+    """
+    config = config or TrainConfig()
+    task = model.config.task
+    metric, higher = resolve_select_metric(config.select_metric, task)
+    model_name = model_name or getattr(model, "model_name", None)
+    out_dir = Path(config.out_dir) if config.out_dir else None
+    if out_dir is not None and not model_name:
+        raise ValueError("fit needs the model's registered name to write a checkpoint: build "
+                         "it with baselines.create_model or pass model_name=")
+    device = resolve_device(config.device)
+    amp = resolve_amp(config.amp, device)
+    seed_everything(config.seed)
+    model.to(device)
+    optimizer = torch.optim.AdamW(model.param_groups(config.lr, config.weight_decay),
+                                  lr=config.lr, weight_decay=config.weight_decay)
+    scaler = torch.amp.GradScaler(device.type) if amp == torch.float16 else None
+    train_loader = make_loader(train_data, model, config, train=True, device=device)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_config(out_dir / CONFIG_NAME, config, model, model_name)
+
+    history: list[dict[str, float]] = []
+    best_score: float | None = None
+    best_epoch = -1
+    best_state: dict[str, torch.Tensor] | None = None
+    checkpoint: Path | None = None
+    stale = 0
+    stopped_early = False
+    with deterministic(device.type == "cpu"):
+        for epoch in range(config.epochs):
+            start = time.perf_counter()
+            model.on_epoch_start(epoch)
+            record = _train_epoch(model, train_loader, optimizer, scaler, device, amp, config,
+                                  epoch)
+            if val_data is not None:
+                metrics = evaluate(model, val_data, config).metrics
+                record.update({f"val_{k}": v for k, v in metrics.items()})
+                score = metrics[metric]
+                improved = best_score is None or (score > best_score if higher
+                                                   else score < best_score)
+            else:
+                score, improved = None, True
+            record["epoch"] = epoch
+            record["seconds"] = time.perf_counter() - start
+            history.append(record)
+            if improved:
+                best_score, best_epoch, stale = score, epoch, 0
+                if out_dir is not None:
+                    checkpoint = save_checkpoint(out_dir / CHECKPOINT_NAME, model, model_name,
+                                                 config, epoch, {f"val_{metric}": score}
+                                                 if score is not None else {})
+                else:
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                stale += 1
+                if config.patience and stale >= config.patience:
+                    stopped_early = epoch + 1 < config.epochs
+                    break
+    if best_epoch < 0:
+        raise ValueError("no training epoch ran (epochs must be >= 1)")
+    if checkpoint is not None:
+        model.load_state_dict(read_checkpoint(checkpoint, device)["state_dict"])
+    elif best_state is not None:
+        model.load_state_dict(best_state)
+    if out_dir is not None:
+        atomic_write_text(out_dir / HISTORY_NAME, json.dumps(_jsonable(history), indent=1))
+    return FitResult(best_epoch=best_epoch, best_score=best_score, select_metric=metric,
+                     history=history, checkpoint=checkpoint, stopped_early=stopped_early)
+
+
+def _jsonable(history: list[dict[str, float]]) -> list[dict[str, float | None]]:
+    return [{k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+             for k, v in record.items()} for record in history]

@@ -1,0 +1,149 @@
+"""Every registered model, on tiny batches: forward, backward, shapes, NaN and relevance checks.
+
+Parametrized over ``baselines.list_models()``: registering a model adds it here with no test code.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import baselines
+from baselines import Batch, ModelOutput
+from baselines.data import collate, synthetic_rows
+
+MODELS = baselines.list_models()
+DIMS = {"text": 6, "audio": 5, "vision": 4}
+NUM_CLASSES = 3
+B = 4
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: threads only add overhead on a 2-core CI machine
+    yield
+    torch.set_num_threads(threads)
+
+
+def build(name: str, task: str = "discrete", dims: dict[str, int] | None = None):
+    torch.manual_seed(0)
+    return baselines.create_model(name, input_dims=dict(dims or DIMS), num_classes=NUM_CLASSES,
+                                  task=task, hidden=16, dropout=0.1)
+
+
+def make_batch(case: str, task: str = "discrete") -> Batch:
+    rows = synthetic_rows(B, DIMS, NUM_CLASSES, task=task, seed=3, min_len=1, max_len=5)
+    if case == "missing":
+        # sample 0 lacks text, sample 1 has only text, sample 2 lacks vision, sample 3 is whole.
+        rows[0]["text_feat"] = None
+        rows[0]["relevance_text"] = None
+        rows[1]["audio_feat"] = rows[1]["vision_feat"] = None
+        rows[2]["vision_feat"] = None
+        rows[2]["relevance_audio"] = float("nan")  # known modality, unknown relevance
+    batch = collate(rows, input_dims=DIMS, task=task)
+    if case == "absent":  # a modality dropped from the whole batch (robustness condition)
+        del batch.features["audio"], batch.masks["audio"], batch.relevance["audio"]
+    return batch
+
+
+def present_of(batch: Batch, modality: str) -> torch.Tensor:
+    mask = batch.masks.get(modality)
+    return torch.zeros(batch.size, dtype=torch.bool) if mask is None else mask.any(-1)
+
+
+def check_output(model, batch: Batch, out: ModelOutput) -> None:
+    out_dim = NUM_CLASSES if model.config.task == "discrete" else 1
+    assert isinstance(out, ModelOutput)
+    assert out.logits.shape == (B, out_dim)
+    assert torch.isfinite(out.logits).all()
+    for m, logits in out.modality_logits.items():
+        assert logits.shape == (B, out_dim), m
+        assert torch.isfinite(logits).all(), m
+    for m, emb in out.embeddings.items():
+        assert emb.shape[0] == B and torch.isfinite(emb).all(), m
+    if out.relevance:
+        weights = torch.stack([out.relevance[m] for m in out.relevance], dim=1).float()
+        present = torch.stack([present_of(batch, m) for m in out.relevance], dim=1)
+        assert weights.shape == (B, len(out.relevance))
+        assert torch.isfinite(weights).all()
+        assert (weights >= 0).all() and (weights <= 1).all()
+        assert torch.all(weights[~present] == 0), "a missing modality got relevance"
+        has_any = present.any(1)
+        sums = weights.sum(1)[has_any]
+        assert torch.allclose(sums, torch.ones_like(sums), atol=1e-5)
+
+
+@pytest.mark.parametrize("case", ["full", "missing", "absent", "continuous"])
+@pytest.mark.parametrize("name", MODELS)
+def test_forward_backward(name: str, case: str) -> None:
+    task = "continuous" if case == "continuous" else "discrete"
+    model = build(name, task)
+    model.train()
+    batch = make_batch("missing" if case == "continuous" else case, task)
+    out = model(batch)
+    check_output(model, batch, out)
+
+    terms = {"task": model.task_loss(out, batch), **model.extra_losses(out, batch)}
+    for key, value in terms.items():
+        assert value.dim() == 0 and torch.isfinite(value), key
+    sum(terms.values()).backward()
+    grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+    assert grads, "no parameter received a gradient"
+    for pname, grad in grads.items():
+        assert torch.isfinite(grad).all(), f"non-finite gradient in {pname}"
+    assert any(g.abs().sum() > 0 for g in grads.values())
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_eval_is_deterministic_and_batch_independent(name: str) -> None:
+    model = build(name).eval()
+    batch = make_batch("missing")
+    with torch.no_grad():
+        first, second = model(batch).logits, model(batch).logits
+        # The first sample alone gives the same output as inside the batch (no leakage
+        # between samples through padding or batch statistics).
+        alone = collate(synthetic_rows(B, DIMS, NUM_CLASSES, seed=3, min_len=1, max_len=5)[3:],
+                        input_dims=DIMS)
+        single = model(alone).logits
+    assert torch.equal(first, second)
+    assert torch.allclose(single[0], first[3], atol=1e-5)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_input_dims_come_from_config(name: str) -> None:
+    wider = {m: d + 3 for m, d in DIMS.items()}
+    model = build(name, dims=wider).eval()
+    batch = collate(synthetic_rows(B, wider, NUM_CLASSES, seed=1), input_dims=wider)
+    with torch.no_grad():
+        assert model(batch).logits.shape == (B, NUM_CLASSES)
+    with pytest.raises(RuntimeError):
+        model(make_batch("full"))  # features of the old sizes do not fit
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_unknown_option_is_rejected(name: str) -> None:
+    with pytest.raises(TypeError, match="no_such_option"):
+        baselines.create_model(name, input_dims=DIMS, no_such_option=1)
+
+
+def test_registry_names_unknown_model() -> None:
+    with pytest.raises(KeyError, match="Did you mean 'mren'"):
+        baselines.create_model("mrem")
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_no_nan_when_every_sample_lacks_a_modality(name: str) -> None:
+    model = build(name)
+    rows = synthetic_rows(B, DIMS, NUM_CLASSES, seed=5)
+    for row in rows:
+        row["vision_feat"] = None
+    batch = collate(rows, input_dims=DIMS)
+    out = model(batch)
+    loss = model.task_loss(out, batch) + sum(model.extra_losses(out, batch).values(),
+                                             torch.zeros(()))
+    loss.backward()
+    assert math.isfinite(float(loss.detach()))
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)

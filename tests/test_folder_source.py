@@ -8,7 +8,7 @@ import pytest
 
 from sdme.io import check_files
 from sdme.schema import DEFAULT_TAXONOMY, CorpusManifest, FormatError, RawClip, write_annotations
-from sdme.sources import _REGISTRY
+from sdme.sources import get_source
 from sdme.sources.folder import download, write_manifest
 
 
@@ -23,7 +23,7 @@ def make_corpus(root):
 
 
 def test_folder_source_is_registered():
-    assert _REGISTRY["folder"] is download
+    assert get_source("folder") is download
 
 
 def test_write_manifest_lists_and_verifies_every_file(tmp_path):

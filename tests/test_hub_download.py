@@ -30,7 +30,7 @@ from sdme.schema import (
     make_manifest_files,
     write_annotations,
 )
-from sdme.sources import _REGISTRY
+from sdme.sources import get_source
 from sdme.sources.hub import SOURCE_RECORD, WORK_DIR, HubDownloadError, download
 from tests.hubserver import serve_fake_hub
 
@@ -88,7 +88,7 @@ def make_release(root: Path, tamper: str | None = None, seed: int = 0) -> Path:
 
 
 def test_hub_source_is_registered():
-    assert _REGISTRY["hub"] is download
+    assert get_source("hub") is download
 
 
 def test_full_download_verifies_and_records_commit(hub, tmp_path):

@@ -1,0 +1,52 @@
+"""The `sdme` command as a user runs it: help, download of the embedded default, validate."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from sdme.cli import main
+from sdme.schema import MANIFEST_NAME
+
+
+def test_help_lists_commands():
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for command in ("download", "validate", "manifest"):
+        assert command in result.output
+    sub = CliRunner().invoke(main, ["download", "--help"])
+    for source in ("hub", "folder", "sample"):
+        assert source in sub.output
+
+
+def test_download_default_then_validate_by_name(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(main, ["download", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    raw = tmp_path / "raw" / "sample"
+    assert (raw / MANIFEST_NAME).is_file()
+    again = runner.invoke(main, ["validate", "sample", "--data-dir", str(tmp_path)])
+    assert again.exit_code == 0, again.output
+    assert str(raw) in again.output
+
+
+def test_data_dir_from_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("SDME_DATA_DIR", str(tmp_path))
+    result = CliRunner().invoke(main, ["download", "sample"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "raw" / "sample" / MANIFEST_NAME).is_file()
+
+
+def test_validate_unknown_name_is_a_clear_error(tmp_path):
+    result = CliRunner().invoke(main, ["validate", "nope", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "sdme download" in result.output
+
+
+def test_console_entry_point_runs():
+    # The installed `sdme` script and `python -m sdme.cli` are the same program.
+    out = subprocess.run([sys.executable, "-m", "sdme.cli", "--help"], capture_output=True,
+                         text=True, check=True)
+    assert "download" in out.stdout

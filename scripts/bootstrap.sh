@@ -3,7 +3,8 @@
 # the venv's bin folder on stdout (all other output goes to stderr). Safe to re-run: cheap when done.
 #
 #   - system packages: FFmpeg libraries (torchaudio 2.11 decodes through torchcodec, which needs
-#     them) and espeak-ng (regenerating the bundled sample corpus), via apt-get when missing;
+#     them), espeak-ng (regenerating the bundled sample corpus) and Chromium (rendering test of
+#     the leaderboard page), via apt-get when missing;
 #   - a virtual environment outside the clone, keyed by a hash of requirements.lock, created once
 #     and reused by every clone on this machine (SDME_VENV overrides its location);
 #   - this clone installed into it in editable mode, so `sdme` runs this checkout.
@@ -17,6 +18,7 @@ import ctypes.util, sys
 sys.exit(0 if ctypes.util.find_library("avcodec") and ctypes.util.find_library("avformat") else 1)
 PY
 command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo="sudo"
@@ -27,7 +29,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
       "${need_apt[@]}" >&2
   else
     log "missing system packages: ${need_apt[*]} — install them with your package manager"
-    log "(FFmpeg's shared libraries are required for audio decoding; espeak-ng only to regenerate the sample corpus)"
+    log "(FFmpeg's shared libraries are required for audio decoding; espeak-ng only to regenerate"
+    log " the sample corpus; chromium only for the leaderboard rendering test)"
     exit 1
   fi
 fi

@@ -5,6 +5,9 @@
     sdme download folder --path DIR    # register your own raw corpus
     sdme validate NAME_OR_DIR          # check a raw corpus or a built dataset
     sdme manifest DIR --name NAME      # write sdme.json for your own raw corpus
+    sdme synth --n N                   # a synthetic corpus with controlled deviation (built)
+    sdme import mmsa --path F --name C # MMSA's CMU-MOSI/MOSEI, CH-SIMS (v2) features (built)
+    sdme export mmsa --dataset D --out F
 """
 
 from __future__ import annotations
@@ -149,12 +152,13 @@ def validate(target: str, kind: str | None, no_media: bool, data_dir: str | None
         path = resolve_target(target, data_dir)
     if kind == "built" or (kind is None and not (path / MANIFEST_NAME).exists()
                            and (path / "build_info.json").exists()):
-        from sdme.validate_built import validate_built
+        from sdme.validate_built import errors, validate_built
 
         problems = validate_built(path)
         for problem in problems:
             click.echo(str(problem))
-        if problems:
+        if errors(problems):
+            click.echo(f"{path}: {len(errors(problems))} problem(s)", err=True)
             sys.exit(1)
         click.echo(f"{path}: built dataset OK")
         return
@@ -170,6 +174,199 @@ def validate(target: str, kind: str | None, no_media: bool, data_dir: str | None
         sys.exit(1)
     click.echo(f"{path}: raw corpus OK")
     _print_summary(report.summary())
+
+
+# --- synthetic corpus; MMSA feature files ------------------------------------------------------
+
+@main.command()
+@click.option("--n", "n", type=int, default=1000, show_default=True, help="Number of clips.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Output folder (default: <data dir>/built/synth).")
+@click.option("--deviation-rate", default="0.2", show_default=True,
+              help="Probability that a modality expresses another emotion: one value, or "
+                   "text=P,audio=P,vision=P.")
+@click.option("--imbalance", type=float, default=1.0, show_default=True,
+              help="Zipf exponent of the class prior (0: balanced).")
+@click.option("--class-weights", default=None,
+              help="Explicit class prior, comma-separated, one per class (overrides "
+                   "--imbalance).")
+@click.option("--noise", type=float, default=1.0, show_default=True,
+              help="Scale of the random walk around the class prototype.")
+@click.option("--seq-len", default=None,
+              help="Length range per modality, e.g. text=10:50,audio=100:500,vision=75:375 "
+                   "(the CMU-MOSEI-like default).")
+@click.option("--dims", default=None,
+              help="Feature size per modality, e.g. text=768,audio=74,vision=35 (the default).")
+@click.option("--missing-rate", type=float, default=0.0, show_default=True,
+              help="Probability that a modality is missing from a clip.")
+@click.option("--annotators", type=int, default=1, show_default=True,
+              help="Simulated annotators per modality.")
+@click.option("--annotator-accuracy", type=float, default=1.0, show_default=True,
+              help="Probability that an annotator votes the emotion the modality expresses.")
+@click.option("--clips-per-video", type=float, default=7.0, show_default=True,
+              help="Mean clips per source video.")
+@click.option("--videos-per-speaker", type=float, default=3.0, show_default=True,
+              help="Mean videos per speaker.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--data-dir", type=click.Path(file_okay=False), help=DATA_DIR_HELP)
+def synth(n: int, out: str | None, deviation_rate: str, imbalance: float,
+          class_weights: str | None, noise: float, seq_len: str | None, dims: str | None,
+          missing_rate: float, annotators: int, annotator_accuracy: float,
+          clips_per_video: float, videos_per_speaker: float, seed: int,
+          data_dir: str | None) -> None:
+    """Generate a synthetic corpus with controlled semantic deviation, as a built dataset."""
+    from sdme.synth import SynthConfig, SynthError, parse_modality_values, synthesize
+
+    try:
+        options: dict[str, object] = {
+            "deviation_rate": parse_modality_values(deviation_rate, float)}
+        if seq_len:
+            options["seq_len"] = parse_modality_values(seq_len, tuple)
+        if dims:
+            options["dims"] = parse_modality_values(dims, int)
+        if class_weights:
+            try:
+                options["class_weights"] = tuple(float(w) for w in class_weights.split(","))
+            except ValueError:
+                raise SynthError(f"--class-weights {class_weights!r}: expected numbers "
+                                 "separated by commas") from None
+        config = SynthConfig(n=n, imbalance=imbalance, noise=noise, missing_rate=missing_rate,
+                             annotators=annotators, annotator_accuracy=annotator_accuracy,
+                             clips_per_video=clips_per_video,
+                             videos_per_speaker=videos_per_speaker, seed=seed, **options)
+        synthesize(out or paths.built_dir("synth", data_dir), config, progress=True)
+    except SynthError as exc:
+        _fail(str(exc))
+
+
+@main.group("import")
+def import_() -> None:
+    """Import a published feature release as a built dataset."""
+
+
+@import_.command("mmsa")
+@click.option("--path", "path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="MMSA pickle: aligned_50.pkl, unaligned_50.pkl, unaligned_39.pkl or "
+                   "sims_unaligned.pkl.")
+@click.option("--name", required=True, type=click.Choice(["mosi", "mosei", "chsims", "chsims2"]),
+              help="Which corpus the file holds.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Output folder (default: <data dir>/built/<name>).")
+@click.option("--nonfinite", type=click.Choice(["zero", "drop", "error"]), default="zero",
+              show_default=True,
+              help="NaN/inf in the features: replace with 0 (reported), drop the clip, or stop.")
+@click.option("--data-dir", type=click.Path(file_okay=False), help=DATA_DIR_HELP)
+def import_mmsa(path: str, name: str, out: str | None, nonfinite: str,
+                data_dir: str | None) -> None:
+    """CMU-MOSI, CMU-MOSEI, CH-SIMS or CH-SIMS v2 from MMSA's feature pickle (read safely)."""
+    import pickle
+
+    from sdme.sources.mmsa import MMSAError
+    from sdme.sources.mmsa import import_mmsa as run
+
+    try:
+        report = run(path, name, out or paths.built_dir(name, data_dir), nonfinite=nonfinite)
+    except (MMSAError, pickle.UnpicklingError, OSError) as exc:
+        _fail(str(exc))
+    click.echo(report.summary())
+
+
+@main.group("export")
+def export() -> None:
+    """Export a built dataset to another toolkit's format."""
+
+
+@export.command("mmsa")
+@click.option("--dataset", required=True, help="Built dataset name or folder.")
+@click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False),
+              help="The pickle to write.")
+@click.option("--data-dir", type=click.Path(file_okay=False), help=DATA_DIR_HELP)
+def export_mmsa(dataset: str, out_file: str, data_dir: str | None) -> None:
+    """Write a built dataset as an MMSA feature pickle (train/valid/test dicts of arrays)."""
+    from sdme.sources.mmsa import MMSAError
+    from sdme.sources.mmsa import export_mmsa as run
+
+    try:
+        report = run(dataset, out_file, data_dir=data_dir)
+    except (MMSAError, FileNotFoundError, OSError) as exc:
+        _fail(str(exc))
+    click.echo(report.summary())
+
+
+# --- build ------------------------------------------------------------------------------------
+
+def _parse_params(values: tuple[str, ...]) -> dict[str, dict[str, object]]:
+    import yaml
+
+    params: dict[str, dict[str, object]] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        modality, dot, name = key.partition(".")
+        if not sep or not dot or modality not in ("text", "audio", "vision"):
+            raise click.BadParameter(f"{item!r}: expected MODALITY.NAME=VALUE, e.g. "
+                                     "vision.crop_size=32", param_hint="--param")
+        params.setdefault(modality, {})[name] = yaml.safe_load(value)
+    return params
+
+
+@main.command()
+@click.argument("corpus", default="sample")
+@click.option("--out", type=click.Path(file_okay=False),
+              help="Output folder (default: <data dir>/built/<name>).")
+@click.option("--name", default=None, help="Dataset name (default: the corpus folder's name).")
+@click.option("--text-encoder", default="minilm", show_default=True)
+@click.option("--audio-features", default="logmel", show_default=True)
+@click.option("--vision-features", default="face", show_default=True)
+@click.option("--fps", default=5.0, show_default=True, help="Video frames sampled per second.")
+@click.option("--workers", default=1, show_default=True, help="Parallel worker processes.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option("--seed", default=0, show_default=True, help="Split assignment seed.")
+@click.option("--param", "params", multiple=True, metavar="MODALITY.NAME=VALUE",
+              help="Extractor parameter, e.g. --param audio.n_mels=64 (repeatable).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--data-dir", type=click.Path(file_okay=False), help=DATA_DIR_HELP)
+def build(corpus: str, out: str | None, name: str | None, text_encoder: str,
+          audio_features: str, vision_features: str, fps: float, workers: int, device: str,
+          seed: int, params: tuple[str, ...], quiet: bool, data_dir: str | None) -> None:
+    """Build a dataset (features, relevance fields, splits) from a raw corpus (default: sample)."""
+    from sdme.build import BuildError
+    from sdme.build import build as run_build
+    from sdme.features import ClipError
+
+    raw = Path(corpus) if Path(corpus).exists() else paths.raw_dir(corpus, data_dir)
+    if not (raw / MANIFEST_NAME).exists():
+        _fail(f"no raw corpus at {raw} (run `sdme download` first, or give a raw folder)")
+    target = Path(out) if out else paths.built_dir(name or raw.resolve().name, data_dir)
+    try:
+        report = run_build(raw, target, text_encoder=text_encoder,
+                           audio_features=audio_features, vision_features=vision_features,
+                           fps=fps, workers=workers, device=device, seed=seed,
+                           progress=not quiet, extractor_params=_parse_params(params))
+    except (BuildError, ClipError, FormatError, KeyError, ValueError) as exc:
+        _fail(str(exc))
+    if quiet:
+        click.echo(report.summary())
+    click.echo(f"dataset: {report.out_dir}\n  load it with sdme.load_dataset("
+               f"{str(report.out_dir)!r}) or datasets.load_dataset")
+
+
+@main.command("list")
+@click.option("--data-dir", type=click.Path(file_okay=False), help=DATA_DIR_HELP)
+def list_(data_dir: str | None) -> None:
+    """Sources, feature extractors, and the corpora and datasets in the data folder."""
+    from sdme.features import list_extractors
+    from sdme.sources import list_sources
+
+    click.echo(f"{'sources:':<17}" + ", ".join(list_sources()))
+    for modality, names in list_extractors().items():
+        click.echo(f"{modality + ' features:':<17}{', '.join(names)}")
+    root = paths.data_dir(data_dir)
+    for kind in ("raw", "built"):
+        folder = root / kind
+        found = sorted(p.name for p in folder.iterdir()
+                       if not p.name.startswith(".") and not p.name.endswith(".cache")) \
+            if folder.is_dir() else []
+        click.echo(f"{kind + ':':<17}{', '.join(found) or '(none)'}  [{folder}]")
 
 
 if __name__ == "__main__":  # pragma: no cover

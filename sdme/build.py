@@ -1,0 +1,715 @@
+"""``sdme build``: a raw SDME corpus becomes a Hugging Face dataset folder, resumably, in parallel.
+
+Stages (each timed into ``build_info.json``):
+
+1. **validate** — the manifest, every listed file's size and sha256, and the annotations
+   (``sdme.validate.validate_raw`` without decoding media: a bad clip is the extractors' to
+   report, per the policy below). Any error stops the build before anything is written.
+2. **extract** — text, audio and vision features per clip, by the registered extractors
+   (``sdme.features``), in ``workers`` processes (spawn context; each loads its extractors once).
+   Every result — features or the reason there are none — is cached per clip and modality under
+   ``<out_dir>.cache/<modality>-<extractor>-<config hash>/<clip_id>.npz``, written atomically,
+   so a build killed at any point resumes where it stopped and yields the same dataset.
+3. **split** — speaker- and video-disjoint, label-stratified splits (``sdme.splits``), unless
+   the corpus fixes its own.
+4. **write** — parquet shards ``data/<split>-NNNNN-of-NNNNN.parquet``, the dataset card
+   (``README.md``, ``sdme.card``) and ``build_info.json`` are written into a staging folder that
+   replaces ``out_dir`` whole (``sdme.io.swap_in_dir``): a half-written dataset never replaces a
+   good one.
+
+Policy for clips that cannot yield a modality (``sdme.features.ClipError``):
+
+- ``no_audio``, ``no_face``: the clip is kept, the modality marked missing (length 0, an empty
+  ``[0, dim]`` sequence);
+- ``decode_failed``, ``empty_text``: the clip is dropped;
+- an unexpected extractor exception or invalid output (``extractor_error``): the clip is dropped
+  and the result is not cached, so a rerun retries it.
+
+Every event is recorded in ``build_info.json`` and printed in the summary; none stops the build.
+Rows are ordered by split, then by their order in ``annotations.csv``. The layout follows the
+Hugging Face "file-based dataset" conventions (https://huggingface.co/docs/hub/datasets-manual-
+configuration) so that plain ``datasets.load_dataset(out_dir)`` reads it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import shutil
+import sys
+import time
+import zipfile
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sdme.io import atomic_write_bytes, atomic_write_text, swap_in_dir
+from sdme.relevance import compute_relevance
+from sdme.schema import ANNOTATIONS_NAME, AUDIO_DIR, CLIPS_DIR, MODALITIES, CorpusManifest, RawClip
+from sdme.splits import DEFAULT_RATIOS, SplitReport, assign_splits
+
+if TYPE_CHECKING:
+    import datasets
+
+    from sdme.features import Extractor
+
+BUILD_INFO_NAME = "build_info.json"
+CARD_NAME = "README.md"
+DATA_DIRNAME = "data"
+CACHE_FORMAT = 1
+DROP_REASONS = frozenset({"decode_failed", "empty_text", "extractor_error"})
+MISSING_REASONS = frozenset({"no_audio", "no_face"})
+DEFAULT_SHARD_ROWS = 1000
+DEFAULT_SHARD_BYTES = 256 << 20  # feature bytes per shard
+_MAX_LIST_VALUES = 2**31 - 1  # Arrow list offsets are int32
+
+
+class BuildError(RuntimeError):
+    """The build cannot proceed (invalid corpus, bad arguments, nothing left to write)."""
+
+
+@dataclass(frozen=True)
+class ClipEvent:
+    """A clip that lost a modality or was dropped.
+
+    Attributes:
+        clip_id: The clip.
+        modality: ``text``, ``audio`` or ``vision``.
+        reason: ``decode_failed``, ``no_audio``, ``no_face``, ``empty_text`` or
+            ``extractor_error``.
+        detail: What went wrong, naming the file where there is one.
+        action: ``"dropped"`` (no row for the clip) or ``"missing"`` (row kept, modality empty).
+    """
+
+    clip_id: str
+    modality: str
+    reason: str
+    detail: str
+    action: str
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass
+class ClipResult:
+    """What extraction produced for one clip (features stay in the cache)."""
+
+    clip_id: str
+    lengths: dict[str, int] = field(default_factory=dict)
+    events: list[ClipEvent] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # extraction run now, per modality
+    computed: tuple[str, ...] = ()
+
+    @property
+    def dropped(self) -> bool:
+        return any(e.action == "dropped" for e in self.events)
+
+
+@dataclass
+class BuildReport:
+    """The outcome of a build.
+
+    Attributes:
+        out_dir: The built dataset folder.
+        corpus: Corpus name and version.
+        raw_clips: Clips in ``annotations.csv``.
+        counts: Rows per split.
+        events: Every dropped clip and missing modality.
+        extractors: Extractor provenance per modality (name, version, dim, params).
+        timings: Seconds per stage.
+        extracted: Modality results computed in this run (clip x modality).
+        reused: Modality results taken from the cache.
+        cache_dir: The per-clip feature cache.
+        split: How the splits were made.
+        warnings: Non-fatal findings of raw validation.
+    """
+
+    out_dir: Path
+    corpus: str
+    raw_clips: int
+    counts: dict[str, int]
+    events: list[ClipEvent]
+    extractors: dict[str, dict[str, Any]]
+    timings: dict[str, float]
+    extracted: int
+    reused: int
+    cache_dir: Path
+    split: SplitReport
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def dropped(self) -> list[ClipEvent]:
+        return [e for e in self.events if e.action == "dropped"]
+
+    @property
+    def missing(self) -> list[ClipEvent]:
+        return [e for e in self.events if e.action == "missing"]
+
+    def summary(self) -> str:
+        """Human-readable account of the build, every dropped clip and missing modality included."""
+        counts = ", ".join(f"{s} {n}" for s, n in self.counts.items())
+        lines = [
+            f"built {self.corpus}: {self.rows} of {self.raw_clips} clips ({counts}) -> "
+            f"{self.out_dir}",
+            "  extractors: " + ", ".join(f"{m}={e['name']} v{e['version']} ({e['dim']}-d)"
+                                          for m, e in self.extractors.items()),
+            f"  features: {self.extracted} computed, {self.reused} reused from {self.cache_dir}",
+            "  timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in self.timings.items()),
+        ]
+        lines += [f"  warning: {w}" for w in self.warnings]
+        if self.dropped:
+            lines.append(f"  dropped {len(self.dropped)} clip(s):")
+            lines += [f"    {e.clip_id} [{e.modality}] {e.reason}: {e.detail}"
+                      for e in self.dropped]
+        missing = Counter(e.modality for e in self.missing)
+        if missing:
+            lines.append("  kept with a missing modality: "
+                         + ", ".join(f"{m} {n}" for m, n in missing.items()) + ":")
+            lines += [f"    {e.clip_id} [{e.modality}] {e.reason}: {e.detail}"
+                      for e in self.missing]
+        if any(e.reason == "extractor_error" for e in self.events):
+            lines.append("  extractor errors are not cached: run the build again to retry them")
+        return "\n".join(lines)
+
+
+# --- features schema ---------------------------------------------------------------------------
+
+def dataset_features(taxonomy: Sequence[str], dims: Mapping[str, int]) -> datasets.Features:
+    """The ``datasets.Features`` of a built SDME dataset.
+
+    Feature sequences are ``Array2D(shape=(None, dim), dtype="float32")``: variable length,
+    fixed vector size; ``datasets`` returns them as ``[T, dim]`` arrays/tensors under the numpy
+    and torch formats.
+    """
+    from datasets import Array2D, ClassLabel, Features, List, Value
+
+    spec: dict[str, Any] = {
+        "clip_id": Value("string"),
+        "video_id": Value("string"),
+        "speaker_id": Value("string"),
+        "start": Value("float32"),
+        "end": Value("float32"),
+        "text": Value("string"),
+        "language": Value("string"),
+        "label": ClassLabel(names=list(taxonomy)),
+    }
+    for m in MODALITIES:
+        spec[f"votes_{m}"] = List(Value("string"))
+    for m in MODALITIES:
+        spec[f"label_{m}"] = Value("string")
+    for m in MODALITIES:
+        spec[f"relevance_{m}"] = Value("float32")
+    spec["deviation"] = Value("int8")
+    for m in MODALITIES:
+        spec[f"{m}_feat"] = Array2D(shape=(None, int(dims[m])), dtype="float32")
+    for m in MODALITIES:
+        spec[f"{m}_len"] = Value("int32")
+    return Features(spec)
+
+
+# --- cache -------------------------------------------------------------------------------------
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def clip_fingerprint(clip: RawClip, manifest: CorpusManifest) -> str:
+    """What a clip's features depend on: its text, times and media files' sha256."""
+    hashes = {e.path: e.sha256 for e in manifest.files}
+    media = [hashes.get(f"{CLIPS_DIR}/{clip.clip_id}.mp4"),
+             hashes.get(f"{AUDIO_DIR}/{clip.clip_id}.wav")]
+    return _digest([CACHE_FORMAT, clip.clip_id, clip.text, clip.language, clip.start, clip.end,
+                    media])
+
+
+def cache_folder_name(extractor: Extractor) -> str:
+    info = extractor.info
+    return f"{info.modality}-{info.name}-{info.fingerprint()[:16]}"
+
+
+def _read_cache(path: Path, key: str, dim: int, *, load: bool) -> dict[str, Any] | None:
+    """The cached entry (``meta`` plus ``features`` when ``load``), or None if absent or stale."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            meta = json.loads(str(npz["meta"]))
+            if meta.get("format") != CACHE_FORMAT or meta.get("key") != key:
+                return None
+            if meta["status"] == "ok":
+                if load:
+                    feats = npz["features"]
+                    if feats.dtype != np.float32 or feats.shape != (meta["length"], dim):
+                        return None
+                    meta["features"] = feats
+                elif meta.get("dim") != dim:
+                    return None
+            return meta
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError):
+        return None  # unreadable: recompute
+
+
+def _write_cache(path: Path, meta: dict[str, Any], feats: np.ndarray | None) -> None:
+    buf = io.BytesIO()
+    arrays = {"meta": np.array(json.dumps(meta))}
+    if feats is not None:
+        arrays["features"] = feats
+    np.savez(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+# --- extraction (runs in the main process or in workers) ---------------------------------------
+
+def _check_output(feats: Any, dim: int) -> str | None:
+    if not isinstance(feats, np.ndarray):
+        return f"returned {type(feats).__name__}, not a numpy array"
+    if feats.ndim != 2 or feats.shape[1] != dim or feats.shape[0] < 1:
+        return f"returned shape {feats.shape}, expected [T>=1, {dim}]"
+    if not np.isfinite(feats).all():
+        return f"returned {int((~np.isfinite(feats)).sum())} NaN/inf value(s)"
+    return None
+
+
+def extract_clip(extractors: Mapping[str, Extractor], raw_dir: Path, clip: RawClip,
+                 cache_dirs: Mapping[str, Path], key: str) -> ClipResult:
+    """Features of one clip for every modality, through the cache; applies the drop policy."""
+    from sdme.features import ClipError
+
+    result = ClipResult(clip.clip_id)
+    computed = []
+    if not clip.text.strip():
+        result.events.append(ClipEvent(clip.clip_id, "text", "empty_text",
+                                       f"{Path(raw_dir) / ANNOTATIONS_NAME}: clip "
+                                       f"{clip.clip_id!r} has an empty transcript", "dropped"))
+        return result
+    for m in MODALITIES:
+        extractor = extractors[m]
+        dim = extractor.info.dim
+        path = cache_dirs[m] / f"{clip.clip_id}.npz"
+        meta = _read_cache(path, key, dim, load=False)
+        if meta is None:
+            start = time.perf_counter()
+            feats, meta = None, {"format": CACHE_FORMAT, "key": key, "dim": dim}
+            try:
+                out = extractor.extract(raw_dir, clip)
+                problem = _check_output(out, dim)
+                if problem is None:
+                    feats = np.ascontiguousarray(out, dtype=np.float32)
+                    meta.update(status="ok", length=int(feats.shape[0]))
+                else:
+                    meta.update(status="extractor_error",
+                                detail=f"{extractor!r} {problem}")
+            except ClipError as exc:
+                meta.update(status=exc.reason, detail=str(exc))
+            except Exception as exc:  # noqa: BLE001 - recorded, never fatal to the whole build
+                meta.update(status="extractor_error", detail=f"{extractor!r} raised "
+                            f"{type(exc).__name__}: {exc}")
+            meta["seconds"] = time.perf_counter() - start
+            result.seconds[m] = meta["seconds"]
+            computed.append(m)
+            if meta["status"] != "extractor_error":
+                _write_cache(path, meta, feats)
+        status = meta["status"]
+        if status == "ok":
+            result.lengths[m] = int(meta["length"])
+            continue
+        result.lengths[m] = 0
+        action = "missing" if status in MISSING_REASONS else "dropped"
+        result.events.append(ClipEvent(clip.clip_id, m, status, meta.get("detail", ""), action))
+        if action == "dropped":
+            break  # no point extracting the other modalities of a dropped clip
+    result.computed = tuple(computed)
+    return result
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(extractors: dict[str, Extractor], device: str, threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+    _WORKER["extractors"] = {m: e.to(device) for m, e in extractors.items()}
+
+
+def _worker_extract(raw_dir: Path, clip: RawClip, cache_dirs: dict[str, Path],
+                    key: str) -> ClipResult:
+    return extract_clip(_WORKER["extractors"], raw_dir, clip, cache_dirs, key)
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` is ``"cuda"`` when torch sees a GPU, else ``"cpu"``."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _progress(total: int, enabled: bool, desc: str):  # noqa: ANN202 - tqdm or a null object
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=not enabled, desc=desc, unit="clip", file=sys.stderr)
+
+
+def _settled(extractors: Mapping[str, Extractor], clip: RawClip,
+             cache_dirs: Mapping[str, Path], key: str) -> bool:
+    """Whether the cache holds every result ``extract_clip`` would compute for this clip."""
+    if not clip.text.strip():
+        return True
+    for m in MODALITIES:
+        meta = _read_cache(cache_dirs[m] / f"{clip.clip_id}.npz", key, extractors[m].info.dim,
+                           load=False)
+        if meta is None:
+            return False
+        if meta["status"] != "ok" and meta["status"] not in MISSING_REASONS:
+            return True  # dropped: later modalities are never extracted
+    return True
+
+
+def _extract_all(extractors: dict[str, Extractor], raw_dir: Path, clips: Sequence[RawClip],
+                 keys: Mapping[str, str], cache_dirs: dict[str, Path], *, workers: int,
+                 device: str, progress: bool) -> dict[str, ClipResult]:
+    results: dict[str, ClipResult] = {}
+    todo = []
+    for clip in clips:  # what the cache already holds needs no worker
+        if _settled(extractors, clip, cache_dirs, keys[clip.clip_id]):
+            results[clip.clip_id] = extract_clip(extractors, raw_dir, clip, cache_dirs,
+                                                 keys[clip.clip_id])
+        else:
+            todo.append(clip)
+    bar = _progress(len(todo), progress, "extract")
+    try:
+        if workers <= 1 or len(todo) <= 1:
+            ready = {m: e.to(device) for m, e in extractors.items()}
+            for clip in todo:
+                results[clip.clip_id] = extract_clip(ready, raw_dir, clip, cache_dirs,
+                                                     keys[clip.clip_id])
+                bar.update()
+        else:
+            workers = min(workers, len(todo))
+            threads = max(1, (os.cpu_count() or 1) // workers)
+            pool = ProcessPoolExecutor(
+                max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_worker_init, initargs=(extractors, device, threads))
+            try:
+                futures = [pool.submit(_worker_extract, raw_dir, clip, cache_dirs,
+                                       keys[clip.clip_id]) for clip in todo]
+                for future in as_completed(futures):
+                    result = future.result()
+                    results[result.clip_id] = result
+                    bar.update()
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+            pool.shutdown(wait=True)
+    finally:
+        bar.close()
+    return {c.clip_id: results[c.clip_id] for c in clips}
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+def _feature_column(arrays: Sequence[np.ndarray], dim: int, arrow_type: Any) -> Any:
+    """An ``Array2D((None, dim))`` column from ``[T_i, dim]`` arrays (one concatenation)."""
+    import pyarrow as pa
+
+    lengths = np.array([a.shape[0] for a in arrays], dtype=np.int64)
+    total = int(lengths.sum())
+    if total * dim > _MAX_LIST_VALUES:
+        raise BuildError(f"a shard would hold {total * dim} feature values, more than Arrow's "
+                         "int32 offsets allow: lower shard_rows/shard_bytes")
+    flat = (np.concatenate([a.reshape(-1) for a in arrays]) if total
+            else np.zeros(0, dtype=np.float32))
+    inner = pa.ListArray.from_arrays(
+        pa.array(np.arange(0, (total + 1) * dim, dim, dtype=np.int32)),
+        pa.array(flat.astype(np.float32, copy=False), type=pa.float32()))
+    outer = pa.ListArray.from_arrays(
+        pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)), inner)
+    return pa.ExtensionArray.from_storage(arrow_type, outer)
+
+
+def _row(clip: RawClip, taxonomy: Sequence[str], lengths: Mapping[str, int]) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "clip_id": clip.clip_id,
+        "video_id": clip.video_id,
+        "speaker_id": clip.speaker_id,
+        "start": clip.start,
+        "end": clip.end,
+        "text": clip.text,
+        "language": clip.language,
+        "label": list(taxonomy).index(clip.label),
+    }
+    for m in MODALITIES:
+        row[f"votes_{m}"] = list(clip.votes(m))
+    row.update(compute_relevance(clip, taxonomy).as_row())
+    for m in MODALITIES:
+        row[f"{m}_len"] = int(lengths.get(m, 0))
+    return row
+
+
+def _shard_plan(n_rows: Sequence[int], max_rows: int, max_bytes: int) -> list[tuple[int, int]]:
+    """Contiguous ``(start, stop)`` row ranges with at most ``max_rows`` rows and ``max_bytes``
+    feature bytes each (a single larger row gets a shard of its own)."""
+    plan, start, size = [], 0, 0
+    for i, nbytes in enumerate(n_rows):
+        if i > start and (i - start >= max_rows or size + nbytes > max_bytes):
+            plan.append((start, i))
+            start, size = i, 0
+        size += nbytes
+    if start < len(n_rows) or not plan:
+        plan.append((start, len(n_rows)))
+    return plan
+
+
+def _write_split(folder: Path, split: str, clips: Sequence[RawClip],
+                 results: Mapping[str, ClipResult], extractors: Mapping[str, Extractor],
+                 cache_dirs: Mapping[str, Path], keys: Mapping[str, str],
+                 features: datasets.Features, taxonomy: Sequence[str], *, shard_rows: int,
+                 shard_bytes: int) -> tuple[list[str], int]:
+    """Writes one split's shards; returns their relative paths and the in-memory size."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = features.arrow_schema
+    dims = {m: extractors[m].info.dim for m in MODALITIES}
+    row_bytes = [sum(results[c.clip_id].lengths.get(m, 0) * dims[m] * 4 for m in MODALITIES)
+                 for c in clips]
+    plan = _shard_plan(row_bytes, shard_rows, shard_bytes)
+    names, nbytes = [], 0
+    for index, (lo, hi) in enumerate(plan):
+        chunk = clips[lo:hi]
+        rows = [_row(c, taxonomy, results[c.clip_id].lengths) for c in chunk]
+        columns = {}
+        for name in schema.names:
+            if name.endswith("_feat"):
+                m = name[: -len("_feat")]
+                arrays = []
+                for c in chunk:
+                    if results[c.clip_id].lengths.get(m, 0) == 0:
+                        arrays.append(np.zeros((0, dims[m]), dtype=np.float32))
+                        continue
+                    entry = _read_cache(cache_dirs[m] / f"{c.clip_id}.npz", keys[c.clip_id],
+                                        dims[m], load=True)
+                    if entry is None or entry["status"] != "ok":
+                        raise BuildError(f"{cache_dirs[m] / (c.clip_id + '.npz')}: cached "
+                                         "features vanished or changed during the build")
+                    arrays.append(entry["features"])
+                columns[name] = _feature_column(arrays, dims[m], schema.field(name).type)
+            else:
+                columns[name] = pa.array([r[name] for r in rows], type=schema.field(name).type)
+        table = pa.Table.from_pydict(columns, schema=schema)
+        nbytes += table.nbytes
+        rel = f"{DATA_DIRNAME}/{split}-{index:05d}-of-{len(plan):05d}.parquet"
+        pq.write_table(table, folder / rel, row_group_size=100)
+        names.append(rel)
+    return names, nbytes
+
+
+# --- the build ---------------------------------------------------------------------------------
+
+def _validate(raw_dir: Path) -> tuple[CorpusManifest, list[RawClip], list[str]]:
+    from sdme.validate import validate_raw
+
+    report = validate_raw(raw_dir, check_media=False)
+    errors = [str(p) for p in report.problems if p.severity == "error"]
+    if errors or report.manifest is None:
+        shown = "\n  ".join(errors[:20]) + (f"\n  ... and {len(errors) - 20} more"
+                                            if len(errors) > 20 else "")
+        raise BuildError(f"{raw_dir}: the raw corpus has {len(errors)} problem(s); fix them "
+                         f"(see `sdme validate {raw_dir}`):\n  {shown}")
+    warnings = [str(p) for p in report.problems if p.severity != "error"]
+    return report.manifest, list(report.clips), warnings
+
+
+def _create_extractors(text_encoder: str, audio_features: str, vision_features: str,
+                       fps: float, extractor_params: Mapping[str, Mapping[str, Any]] | None
+                       ) -> dict[str, Extractor]:
+    from sdme.features import create_extractor
+
+    params = {m: dict((extractor_params or {}).get(m, {})) for m in MODALITIES}
+    unknown = sorted(set(extractor_params or {}) - set(MODALITIES))
+    if unknown:
+        raise BuildError(f"extractor_params has unknown modality key(s) {unknown}; "
+                         f"use {list(MODALITIES)}")
+    params["vision"].setdefault("fps", fps)
+    names = {"text": text_encoder, "audio": audio_features, "vision": vision_features}
+    extractors = {}
+    for m in MODALITIES:
+        try:
+            extractors[m] = create_extractor(m, names[m], **params[m])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BuildError(f"cannot create the {m} extractor {names[m]!r}: {exc}") from exc
+    return extractors
+
+
+def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
+          text_encoder: str = "minilm", audio_features: str = "logmel",
+          vision_features: str = "face", fps: float = 5.0, workers: int = 1,
+          device: str = "auto", seed: int = 0,
+          split_ratios: Mapping[str, float] = DEFAULT_RATIOS,
+          shard_rows: int = DEFAULT_SHARD_ROWS, shard_bytes: int = DEFAULT_SHARD_BYTES,
+          progress: bool = True, extractor_params: Mapping[str, Mapping[str, Any]] | None = None,
+          cache_dir: str | os.PathLike | None = None) -> BuildReport:
+    """Builds a Hugging Face dataset folder from a raw SDME corpus.
+
+    Safe to interrupt and rerun: finished clips are taken from the cache and the result is the
+    same as an uninterrupted build's.
+
+    Args:
+        raw_dir: The raw corpus (``sdme.json``, ``annotations.csv``, ``clips/``).
+        out_dir: Where the built dataset goes (replaced whole once complete).
+        text_encoder: Registered text extractor name.
+        audio_features: Registered audio extractor name.
+        vision_features: Registered vision extractor name.
+        fps: Video frames sampled per second (the vision extractor's ``fps``).
+        workers: Extraction processes (1: in this process).
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` for the extractors.
+        seed: Seed of the split assignment.
+        split_ratios: Target share of clips per split.
+        shard_rows: Most rows per parquet shard.
+        shard_bytes: Most feature bytes per parquet shard.
+        progress: Show a progress bar and print the summary to stderr.
+        extractor_params: Per-modality extractor parameters, e.g. ``{"audio": {"n_mels": 80}}``.
+        cache_dir: Feature cache root (default: ``<out_dir>.cache`` beside ``out_dir``).
+
+    Returns:
+        The build report (also written as ``build_info.json``).
+
+    Raises:
+        BuildError: The corpus does not validate, an extractor cannot be created, the splits
+            cannot be made, or every clip was dropped.
+    """
+    from sdme import __version__
+    from sdme.card import render_card
+    from sdme.splits import SplitError
+
+    t_start = time.perf_counter()
+    raw_dir, out_dir = Path(raw_dir), Path(out_dir)
+    if workers < 1 or shard_rows < 1 or shard_bytes < 1:
+        raise BuildError("workers, shard_rows and shard_bytes must be >= 1")
+    timings: dict[str, float] = {}
+
+    t = time.perf_counter()
+    manifest, clips, warnings = _validate(raw_dir)
+    timings["validate"] = time.perf_counter() - t
+
+    extractors = _create_extractors(text_encoder, audio_features, vision_features, fps,
+                                    extractor_params)
+    device = resolve_device(device)
+    cache_root = Path(cache_dir) if cache_dir else out_dir.with_name(out_dir.name + ".cache")
+    cache_dirs = {m: cache_root / cache_folder_name(e) for m, e in extractors.items()}
+    for folder in cache_dirs.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    keys = {c.clip_id: clip_fingerprint(c, manifest) for c in clips}
+
+    t = time.perf_counter()
+    results = _extract_all(extractors, raw_dir, clips, keys, cache_dirs, workers=workers,
+                           device=device, progress=progress)
+    timings["extract"] = time.perf_counter() - t
+    for m in MODALITIES:
+        timings[f"extract_{m}_cpu"] = sum(r.seconds.get(m, 0.0) for r in results.values())
+    events = [e for c in clips for e in results[c.clip_id].events]
+    kept = [c for c in clips if not results[c.clip_id].dropped]
+    if not kept:
+        reasons = Counter(e.reason for e in events if e.action == "dropped")
+        raise BuildError(f"{raw_dir}: every clip was dropped ({dict(reasons)}); nothing to write. "
+                         f"First: {events[0].detail if events else '?'}")
+
+    t = time.perf_counter()
+    try:
+        assignment = assign_splits(kept, ratios=split_ratios, seed=seed)
+    except SplitError as exc:
+        raise BuildError(f"{raw_dir}: {exc}") from exc
+    timings["split"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    dims = {m: extractors[m].info.dim for m in MODALITIES}
+    features = dataset_features(manifest.taxonomy, dims)
+    staging = out_dir.with_name(f".{out_dir.name}.staging-{os.getpid()}")
+    for stale in out_dir.parent.glob(f".{out_dir.name}.staging-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    try:
+        (staging / DATA_DIRNAME).mkdir(parents=True)
+        data_files: dict[str, list[str]] = {}
+        split_bytes: dict[str, int] = {}
+        for split in assignment.present():
+            members = [c for c in kept if assignment.splits[c.clip_id] == split]
+            data_files[split], split_bytes[split] = _write_split(
+                staging, split, members, results, extractors, cache_dirs, keys, features,
+                manifest.taxonomy, shard_rows=shard_rows, shard_bytes=shard_bytes)
+        timings["write"] = time.perf_counter() - t
+        timings["total"] = time.perf_counter() - t_start
+
+        counts = {s: assignment.report.counts[s] for s in assignment.present()}
+        extractor_info = {m: {**e.info.to_dict(), "fingerprint": e.info.fingerprint()}
+                          for m, e in extractors.items()}
+        missing_counts = Counter(e.modality for e in events if e.action == "missing")
+        info = {
+            "sdme_version": __version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "source": {"name": manifest.name, "version": manifest.version,
+                       "license": manifest.license, "fingerprint": manifest.fingerprint()},
+            "extractors": extractor_info,
+            "features": {m: {"column": f"{m}_feat", "length_column": f"{m}_len",
+                             "dim": dims[m]} for m in MODALITIES},
+            "taxonomy": list(manifest.taxonomy),
+            "languages": sorted({c.language for c in kept if c.language}),
+            "counts": {"raw_clips": len(clips), "rows": len(kept), "splits": counts,
+                       "dropped": len(clips) - len(kept),
+                       "missing": {m: missing_counts.get(m, 0) for m in MODALITIES}},
+            "policy": {
+                "dropped": sorted(DROP_REASONS),
+                "missing": sorted(MISSING_REASONS),
+                "description": "a clip whose media cannot be decoded or whose transcript is "
+                               "empty is dropped; a clip without an audio track or without a "
+                               "face in any sampled frame is kept with that modality marked "
+                               "missing (length 0, empty sequence)",
+            },
+            "split": assignment.report.to_dict(),
+            "data_files": data_files,
+            "dropped": [e.to_dict() for e in events if e.action == "dropped"],
+            "missing": [e.to_dict() for e in events if e.action == "missing"],
+            "build": {"device": device, "workers": workers, "seed": seed, "fps": fps,
+                      "shard_rows": shard_rows, "shard_bytes": shard_bytes},
+            "cache": {"extracted": sum(len(r.computed) for r in results.values()),
+                      "reused": sum(len(r.lengths) - len(r.computed) for r in results.values()
+                                    if r.lengths)},
+            "timings": {k: round(v, 3) for k, v in timings.items()},
+        }
+        atomic_write_text(staging / BUILD_INFO_NAME,
+                          json.dumps(info, indent=2, ensure_ascii=False) + "\n")
+        atomic_write_text(staging / CARD_NAME,
+                          render_card(manifest=manifest, features=features, build_info=info,
+                                      split_bytes=split_bytes))
+        swap_in_dir(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+    report = BuildReport(
+        out_dir=out_dir, corpus=f"{manifest.name} {manifest.version}", raw_clips=len(clips),
+        counts=counts, events=events, extractors=extractor_info,
+        timings={k: round(v, 3) for k, v in timings.items()},
+        extracted=info["cache"]["extracted"], reused=info["cache"]["reused"],
+        cache_dir=cache_root, split=assignment.report, warnings=warnings)
+    if progress:
+        print(report.summary(), file=sys.stderr)
+    return report
+
+
+__all__ = ["BUILD_INFO_NAME", "BuildError", "BuildReport", "ClipEvent", "DROP_REASONS",
+           "MISSING_REASONS", "build", "dataset_features", "extract_clip", "resolve_device"]

@@ -1,0 +1,375 @@
+"""Validation of a built SDME dataset (``sdme validate <built dir>``).
+
+Reads the parquet shards with pyarrow (batch by batch, so memory stays flat) and reports every
+problem, each naming the file and, where there is one, the row, column and clip:
+
+- the card (``README.md``): YAML header with ``dataset_info.features``, ``configs`` whose data
+  files exist, split sizes equal to the rows found;
+- ``build_info.json``: present, with provenance, counts per split equal to the rows found, and
+  feature sizes equal to the card's;
+- schema: every required column with its type (``sdme.build.dataset_features``);
+- features: vectors of the card's size, no NaN/inf, ``<m>_len`` equal to the sequence's rows,
+  length 0 exactly for the modalities ``build_info.json`` records as missing;
+- labels and votes inside the taxonomy; relevance fields equal to what ``sdme.relevance``
+  computes from the stored votes;
+- no duplicate clip, no dropped clip present, and no speaker or source video in two splits
+  (a warning instead of an error when the corpus fixed its own splits).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sdme.build import BUILD_INFO_NAME, CARD_NAME, dataset_features
+from sdme.relevance import compute_relevance
+from sdme.schema import MODALITIES, SPLITS, RawClip
+
+_REQUIRED_INFO = ("sdme_version", "source", "extractors", "counts", "split", "dropped",
+                  "missing", "timings")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding about a built dataset; ``str()`` gives the one-line report.
+
+    Attributes:
+        file: The file concerned (or the dataset folder).
+        message: What is wrong.
+        row: Row index inside ``file`` (0-based), where there is one.
+        column: Column concerned, where there is one.
+        clip_id: Clip concerned, where there is one.
+        severity: ``"error"`` or ``"warning"``.
+    """
+
+    file: str
+    message: str
+    row: int | None = None
+    column: str | None = None
+    clip_id: str | None = None
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        where = [self.file]
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.clip_id is not None:
+            where.append(f"clip {self.clip_id!r}")
+        if self.column is not None:
+            where.append(f"column {self.column!r}")
+        return f"{self.severity}: {', '.join(where)}: {self.message}"
+
+
+def _split_order(split: str) -> int:
+    return SPLITS.index(split) if split in SPLITS else len(SPLITS)
+
+
+def _front_matter(text: str) -> dict[str, Any] | None:
+    import yaml
+
+    match = re.match(r"^---\s*\n(.*?)\n---\s*(\n|$)", text, re.S)
+    if not match:
+        return None
+    data = yaml.safe_load(match.group(1))
+    return data if isinstance(data, dict) else None
+
+
+def _storage_type(arrow_type: Any) -> Any:
+    import pyarrow as pa
+
+    return arrow_type.storage_type if isinstance(arrow_type, pa.ExtensionType) else arrow_type
+
+
+def _storage(column: Any) -> Any:
+    import pyarrow as pa
+
+    return column.storage if isinstance(column, pa.ExtensionArray) else column
+
+
+def _split_files(root: Path, card: dict[str, Any], problems: list[Problem]
+                 ) -> dict[str, list[Path]]:
+    readme = str(root / CARD_NAME)
+    configs = card.get("configs") or []
+    config = next((c for c in configs if c.get("config_name", "default") == "default"), None)
+    if config is None:
+        problems.append(Problem(readme, "YAML has no 'configs' entry named 'default'"))
+        return {}
+    files: dict[str, list[Path]] = {}
+    for entry in config.get("data_files") or []:
+        split, patterns = entry.get("split"), entry.get("path")
+        if split not in SPLITS:
+            problems.append(Problem(readme, f"configs data_files has unknown split {split!r}"))
+            continue
+        patterns = [patterns] if isinstance(patterns, str) else list(patterns or [])
+        matched = sorted({p for pattern in patterns for p in root.glob(pattern) if p.is_file()})
+        if not matched:
+            problems.append(Problem(readme, f"split {split!r}: no file matches {patterns}"))
+        files[split] = matched
+    if not files:
+        problems.append(Problem(readme, "configs names no data files"))
+    listed = {p for ps in files.values() for p in ps}
+    for path in sorted((root / "data").glob("*.parquet")):
+        if path not in listed:
+            problems.append(Problem(str(path), "not part of any split in README.md",
+                                    severity="warning"))
+    return files
+
+
+def _batches(reader: Any, path: Path, problems: list[Problem]) -> Iterator[tuple[int, Any]]:
+    try:
+        offset = 0
+        for batch in reader.iter_batches(batch_size=256):
+            yield offset, batch
+            offset += batch.num_rows
+    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError...
+        problems.append(Problem(str(path), f"unreadable parquet ({type(exc).__name__}: {exc})"))
+
+
+def _check_features(path: Path, offset: int, batch: Any, clip_ids: list[str], m: str, dim: int,
+                    missing: set[tuple[str, str]], problems: list[Problem]) -> None:
+    add = problems.append
+    column, len_column = f"{m}_feat", f"{m}_len"
+    outer = _storage(batch.column(column))
+    lengths = batch.column(len_column).to_pylist()
+    for r in np.flatnonzero(outer.is_null().to_numpy(zero_copy_only=False)):
+        add(Problem(str(path), "null sequence (a missing modality is an empty [0, dim] one)",
+                    row=offset + int(r), column=column, clip_id=clip_ids[r]))
+    rows = outer.value_lengths().fill_null(0).to_numpy(zero_copy_only=False)
+    inner = outer.flatten()
+    widths = inner.value_lengths().to_numpy(zero_copy_only=False)
+    values = inner.flatten().to_numpy(zero_copy_only=False)
+    row_of_vector = np.repeat(np.arange(len(rows)), rows.astype(np.int64))
+    bad_width = np.unique(row_of_vector[widths != dim]) if len(widths) else []
+    for r in bad_width:
+        add(Problem(str(path), f"feature vectors are not {dim}-d as the card says",
+                    row=offset + int(r), column=column, clip_id=clip_ids[r]))
+    if len(values) and len(bad_width) == 0:
+        finite = np.isfinite(values).reshape(-1, dim).all(axis=1)
+        for r in np.unique(row_of_vector[~finite]):
+            add(Problem(str(path), "NaN or inf in the features", row=offset + int(r),
+                        column=column, clip_id=clip_ids[r]))
+    for r, (n_rows, n_len) in enumerate(zip(rows, lengths, strict=True)):
+        cid = clip_ids[r]
+        if n_len is None:
+            add(Problem(str(path), "length is null", row=offset + r, column=len_column,
+                        clip_id=cid))
+            continue
+        if int(n_len) != int(n_rows):
+            add(Problem(str(path), f"{len_column} is {int(n_len)} but {column} has "
+                        f"{int(n_rows)} row(s)", row=offset + r, column=len_column, clip_id=cid))
+        is_missing = (cid, m) in missing
+        if int(n_rows) == 0 and not is_missing:
+            add(Problem(str(path), f"empty {m} sequence, but build_info.json does not record "
+                        f"the {m} modality as missing", row=offset + r, column=column,
+                        clip_id=cid))
+        elif int(n_rows) > 0 and is_missing:
+            add(Problem(str(path), f"build_info.json records the {m} modality as missing, but "
+                        f"the sequence has {int(n_rows)} row(s)", row=offset + r, column=column,
+                        clip_id=cid))
+
+
+def _check_row(path: Path, row_index: int, row: dict[str, Any], taxonomy: list[str],
+               problems: list[Problem]) -> None:
+    add = problems.append
+    cid = row["clip_id"]
+    known = set(taxonomy)
+    label = row["label"]
+    if label is None or not 0 <= int(label) < len(taxonomy):
+        add(Problem(str(path), f"label {label!r} outside the taxonomy's {len(taxonomy)} "
+                    "classes", row=row_index, column="label", clip_id=cid))
+        return
+    for m in MODALITIES:
+        outside = sorted(set(row[f"votes_{m}"] or ()) - known)
+        if outside:
+            add(Problem(str(path), f"votes outside the taxonomy: {', '.join(outside)}",
+                        row=row_index, column=f"votes_{m}", clip_id=cid))
+            return
+    clip = RawClip(clip_id=cid, video_id=row["video_id"] or "", speaker_id=row["speaker_id"] or "",
+                   start=0.0, end=0.0, text="", language="", label=taxonomy[int(label)],
+                   votes_text=tuple(row["votes_text"] or ()),
+                   votes_audio=tuple(row["votes_audio"] or ()),
+                   votes_vision=tuple(row["votes_vision"] or ()))
+    expected = compute_relevance(clip, taxonomy).as_row()
+    for column, want in expected.items():
+        have = row[column]
+        if isinstance(want, float) and have is not None:
+            same = abs(float(have) - want) <= 1e-6
+        else:
+            same = have == want
+        if not same:
+            add(Problem(str(path), f"is {have!r} but the stored votes give {want!r}",
+                        row=row_index, column=column, clip_id=cid))
+    for column in ("clip_id", "video_id", "speaker_id"):
+        if not row[column]:
+            add(Problem(str(path), "empty identifier", row=row_index, column=column,
+                        clip_id=cid or None))
+
+
+def validate_built(path: str | Path) -> list[Problem]:
+    """Checks a built dataset folder; returns every problem found (empty: valid).
+
+    Warnings (``severity == "warning"``) do not make a dataset invalid.
+    """
+    import datasets
+    import pyarrow.parquet as pq
+
+    root = Path(path)
+    problems: list[Problem] = []
+    add = problems.append
+    if not root.is_dir():
+        return [Problem(str(root), "not a folder")]
+
+    readme = root / CARD_NAME
+    card: dict[str, Any] | None = None
+    if not readme.is_file():
+        add(Problem(str(readme), "dataset card missing"))
+    else:
+        card = _front_matter(readme.read_text(encoding="utf-8"))
+        if card is None:
+            add(Problem(str(readme), "no YAML header (--- ... ---) with dataset_info and configs"))
+    info_path = root / BUILD_INFO_NAME
+    info: dict[str, Any] | None = None
+    if not info_path.is_file():
+        add(Problem(str(info_path), "build provenance missing"))
+    else:
+        try:
+            info = json.loads(info_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            add(Problem(str(info_path), f"not valid JSON ({exc})"))
+        if info is not None:
+            for key in _REQUIRED_INFO:
+                if key not in info:
+                    add(Problem(str(info_path), f"missing field {key!r}"))
+    if card is None:
+        return problems
+
+    try:
+        card_features = datasets.Features._from_yaml_list(card["dataset_info"]["features"])
+    except Exception as exc:  # malformed YAML features raise anything from KeyError to TypeError
+        add(Problem(str(readme), f"dataset_info.features unreadable ({type(exc).__name__}: "
+                    f"{exc})"))
+        return problems
+    label = card_features.get("label")
+    taxonomy = list(getattr(label, "names", None) or [])
+    if not taxonomy:
+        add(Problem(str(readme), "no ClassLabel 'label' feature", column="label"))
+        return problems
+    dims: dict[str, int] = {}
+    for m in MODALITIES:
+        shape = getattr(card_features.get(f"{m}_feat"), "shape", None)
+        if not shape or len(shape) != 2 or not shape[1]:
+            add(Problem(str(readme), "feature must be Array2D(shape=(None, dim), float32)",
+                        column=f"{m}_feat"))
+        else:
+            dims[m] = int(shape[1])
+    if len(dims) < len(MODALITIES):
+        return problems
+    expected = dataset_features(taxonomy, dims)
+    for name, feature in expected.items():
+        if name not in card_features:
+            add(Problem(str(readme), "required feature missing", column=name))
+        elif card_features[name] != feature:
+            add(Problem(str(readme), f"feature is {card_features[name]!r}, expected "
+                        f"{feature!r}", column=name))
+
+    missing: set[tuple[str, str]] = set()
+    dropped: set[str] = set()
+    corpus_split = False
+    if info is not None:
+        for m in MODALITIES:
+            ext = (info.get("extractors") or {}).get(m) or {}
+            if ext.get("dim") != dims[m]:
+                add(Problem(str(info_path), f"{m} extractor dim {ext.get('dim')!r} differs from "
+                            f"the card's {dims[m]}", column=f"{m}_feat"))
+        if info.get("taxonomy") not in (None, taxonomy):
+            add(Problem(str(info_path), f"taxonomy {info['taxonomy']} differs from the card's "
+                        f"ClassLabel names {taxonomy}", column="label"))
+        missing = {(e.get("clip_id"), e.get("modality")) for e in info.get("missing") or []}
+        dropped = {e.get("clip_id") for e in info.get("dropped") or []}
+        corpus_split = (info.get("split") or {}).get("policy") == "corpus"
+
+    files = _split_files(root, card, problems)
+    expected_schema = expected.arrow_schema
+    rows_per_split: dict[str, int] = {}
+    seen_clips: dict[str, str] = {}
+    speaker_splits: dict[str, set[str]] = {}
+    video_splits: dict[str, set[str]] = {}
+    scalar_columns = [n for n in expected if not n.endswith("_feat")]
+    for split, shard_paths in files.items():
+        rows_per_split[split] = 0
+        for shard in shard_paths:
+            try:
+                parquet = pq.ParquetFile(shard)
+                schema = parquet.schema_arrow
+            except Exception as exc:  # pyarrow raises ArrowInvalid, OSError...
+                add(Problem(str(shard), f"unreadable parquet ({type(exc).__name__}: {exc})"))
+                continue
+            rows_per_split[split] += parquet.metadata.num_rows
+            bad_schema = False
+            for field in expected_schema:
+                if field.name not in schema.names:
+                    add(Problem(str(shard), "required column missing", column=field.name))
+                    bad_schema = True
+                elif _storage_type(schema.field(field.name).type) != _storage_type(field.type):
+                    add(Problem(str(shard), f"type {schema.field(field.name).type} != "
+                                f"{_storage_type(field.type)}", column=field.name))
+                    bad_schema = True
+            if bad_schema:
+                continue
+            for offset, batch in _batches(parquet, shard, problems):
+                scalars = batch.select(scalar_columns).to_pylist()
+                clip_ids = [r["clip_id"] for r in scalars]
+                for i, row in enumerate(scalars):
+                    cid, r = row["clip_id"], offset + i
+                    if cid in seen_clips:
+                        add(Problem(str(shard), f"duplicate clip (also in {seen_clips[cid]})",
+                                    row=r, column="clip_id", clip_id=cid))
+                    seen_clips[cid] = str(shard.relative_to(root))
+                    if cid in dropped:
+                        add(Problem(str(shard), "build_info.json records this clip as dropped",
+                                    row=r, column="clip_id", clip_id=cid))
+                    speaker_splits.setdefault(row["speaker_id"], set()).add(split)
+                    video_splits.setdefault(row["video_id"], set()).add(split)
+                    _check_row(shard, r, row, taxonomy, problems)
+                for m in MODALITIES:
+                    _check_features(shard, offset, batch, clip_ids, m, dims[m], missing,
+                                    problems)
+
+    severity = "warning" if corpus_split else "error"
+    data_dir = str(root / "data")
+    for column, kind, table in (("speaker_id", "speaker", speaker_splits),
+                                ("video_id", "source video", video_splits)):
+        for key, splits in sorted(table.items()):
+            if len(splits) > 1:
+                order = ", ".join(s for s in SPLITS if s in splits)
+                add(Problem(data_dir, f"split leakage: {kind} {key!r} appears in {order}",
+                            column=column, severity=severity))
+
+    if card is not None:
+        sizes = {s.get("name"): s.get("num_examples")
+                 for s in (card.get("dataset_info") or {}).get("splits") or []}
+        for split, n in rows_per_split.items():
+            if split in sizes and sizes[split] != n:
+                add(Problem(str(readme), f"split {split!r} has {n} rows but the card says "
+                            f"{sizes[split]}"))
+    if info is not None:
+        counts = (info.get("counts") or {}).get("splits") or {}
+        for split in sorted(set(counts) | set(rows_per_split), key=_split_order):
+            if counts.get(split) != rows_per_split.get(split):
+                add(Problem(str(info_path), f"split {split!r}: counts say {counts.get(split)} "
+                            f"rows, the data files hold {rows_per_split.get(split)}"))
+    return problems
+
+
+def errors(problems: list[Problem]) -> list[Problem]:
+    """The problems that make a dataset invalid (warnings left out)."""
+    return [p for p in problems if p.severity == "error"]
+
+
+__all__ = ["Problem", "errors", "validate_built"]

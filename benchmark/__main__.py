@@ -1,0 +1,184 @@
+"""``python -m benchmark``: thin click wrappers over the benchmark's library functions.
+
+    python -m benchmark list                          # tasks and models
+    python -m benchmark run --model mren              # the standard protocol on the default task
+    python -m benchmark submit RESULTS.json           # re-check and accept into the leaderboard
+    python -m benchmark leaderboard                   # Markdown + static HTML with plots
+    python -m benchmark export RESULTS.json           # Hugging Face .eval_results YAML
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+DATA_DIR_HELP = "SDME data folder (default: $SDME_DATA_DIR or ~/.cache/sdme)."
+DATASET_HELP = "A built dataset folder to use instead of the task's dataset by name."
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def _parse_seeds(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        seeds = [int(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError:
+        _fail(f"--seeds must be comma-separated integers, e.g. 0,1,2; got {text!r}")
+    if not seeds:
+        _fail("--seeds names no seed")
+    return seeds
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """SDME benchmark: standard protocol, results files, submission checks, leaderboard."""
+
+
+@main.command("list")
+def list_command() -> None:
+    """Show the registered tasks and models."""
+    import baselines
+    from benchmark.tasks import DEFAULT_TASK, list_tasks
+
+    click.echo("tasks:")
+    for task in list_tasks():
+        default = "  (default)" if task.name == DEFAULT_TASK else ""
+        click.echo(f"  {task.key:<28} dataset={task.dataset:<10} {task.task_type:<10} "
+                   f"main={task.main_score}  metrics={','.join(task.metrics)}{default}")
+    click.echo("models:")
+    for name in baselines.list_models():
+        click.echo(f"  {name}")
+
+
+@main.command("run")
+@click.option("--model", "model_name", required=True, help="Registered model name.")
+@click.option("--task", "task_name", default=None, help="Task name or NAME@VERSION.")
+@click.option("--seeds", default=None, help="Comma-separated seeds (default: the protocol's 5).")
+@click.option("--device", default=None,
+              help="auto, cpu, cuda, cuda:N (default: the config's train.device, else auto).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True),
+              default=None, help="YAML with 'train' (trainer) and 'model' overrides.")
+@click.option("--epochs", type=int, default=None, help="Shortcut for train.epochs.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Results store (default: <data_dir>/results).")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=DATA_DIR_HELP)
+@click.option("--dataset", type=click.Path(file_okay=False, exists=True), default=None,
+              help=DATASET_HELP)
+def run_command(model_name: str, task_name: str | None, seeds: str | None, device: str | None,
+                config_path: str | None, epochs: int | None, out_dir: str | None,
+                data_dir: str | None, dataset: str | None) -> None:
+    """Train and score MODEL with the standard protocol; write its results file."""
+    from benchmark.protocol import (
+        DEFAULT_SEEDS,
+        ProtocolError,
+        load_run_config,
+        run_benchmark,
+        summary_table,
+    )
+    from benchmark.tasks import DEFAULT_TASK, TaskError
+
+    try:
+        config = load_run_config(config_path)
+    except ValueError as exc:
+        _fail(str(exc))
+    if epochs is not None:
+        config["train"]["epochs"] = epochs
+    try:
+        output = run_benchmark(model_name, task_name or DEFAULT_TASK,
+                               seeds=_parse_seeds(seeds) or DEFAULT_SEEDS, device=device,
+                               config=config, out_dir=out_dir, data_dir=data_dir,
+                               dataset=dataset, log=lambda m: click.echo(m, err=True))
+    except (FileNotFoundError, ProtocolError, TaskError, ValueError, KeyError,
+            TypeError) as exc:
+        _fail(str(exc) if not isinstance(exc, KeyError) else str(exc.args[0]))
+    click.echo(summary_table(output.results))
+    click.echo(f"results: {output.results_path}")
+    click.echo(f"predictions: {output.predictions_path}")
+
+
+@main.command("submit")
+@click.argument("results_file", type=click.Path(dir_okay=False))
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=DATA_DIR_HELP)
+@click.option("--dataset", type=click.Path(file_okay=False, exists=True), default=None,
+              help=DATASET_HELP)
+@click.option("--store", type=click.Path(file_okay=False), default=None,
+              help="Leaderboard store (default: <data_dir>/leaderboard).")
+def submit_command(results_file: str, data_dir: str | None, dataset: str | None,
+                   store: str | None) -> None:
+    """Re-compute RESULTS_FILE's metrics from its predictions; accept it if they match."""
+    from benchmark.submit import SubmissionError, submit
+
+    try:
+        accepted = submit(results_file, data_dir=data_dir, dataset=dataset, store=store)
+    except SubmissionError as exc:
+        _fail(f"submission refused: {exc}")
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+    verb = "replaced" if accepted.replaced else "accepted"
+    click.echo(f"{verb}: {accepted.model} on {accepted.task} -> {accepted.results_path}")
+
+
+@main.command("leaderboard")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=DATA_DIR_HELP)
+@click.option("--store", type=click.Path(file_okay=False), default=None,
+              help="Leaderboard store (default: <data_dir>/leaderboard).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Where to write index.md, index.html and plots/ (default: the store).")
+@click.option("--task", "task_name", default=None, help="Only this task.")
+def leaderboard_command(data_dir: str | None, store: str | None, out_dir: str | None,
+                        task_name: str | None) -> None:
+    """Render the leaderboard as Markdown and a static HTML page."""
+    from benchmark.leaderboard import write_leaderboard
+    from benchmark.results import ResultsError
+    from benchmark.submit import leaderboard_dir
+
+    try:
+        written = write_leaderboard(store or leaderboard_dir(data_dir), out_dir, task_name)
+    except (FileNotFoundError, ResultsError) as exc:
+        _fail(str(exc))
+    click.echo(f"markdown: {written.markdown}")
+    click.echo(f"html: {written.html}")
+
+
+@main.command("export")
+@click.argument("results_file", type=click.Path(dir_okay=False))
+@click.option("--dataset-id", default=None,
+              help="Hub id of the benchmark dataset (default: sdme/<dataset name>).")
+@click.option("--format", "fmt", type=click.Choice(["eval-results", "model-index"]),
+              default="eval-results", show_default=True)
+@click.option("--source-url", default=None, help="Link to the evaluation logs (optional).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Folder to write into (default: beside RESULTS_FILE).")
+def export_command(results_file: str, dataset_id: str | None, fmt: str,
+                   source_url: str | None, out_dir: str | None) -> None:
+    """Export RESULTS_FILE to the Hugging Face .eval_results (or model-index) YAML format."""
+    import yaml
+
+    from benchmark.results import ResultsError, load_results, to_eval_results, to_model_index
+    from sdme.io import atomic_write_text
+
+    try:
+        results = load_results(results_file)
+    except ResultsError as exc:
+        _fail(str(exc))
+    dataset_id = dataset_id or f"sdme/{results.dataset.name}"
+    folder = Path(out_dir) if out_dir else Path(results_file).parent
+    if fmt == "eval-results":
+        target = folder / ".eval_results" / f"{results.task.name}.yaml"
+        document: object = to_eval_results(results, dataset_id, source_url)
+    else:
+        target = folder / f"{results.model.name}.model-index.yaml"
+        document = to_model_index(results, dataset_id)
+    atomic_write_text(target, yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
+    click.echo(str(target))
+
+
+if __name__ == "__main__":
+    main()

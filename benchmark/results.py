@@ -1,0 +1,658 @@
+"""The results file: one JSON document per (model, task), versioned and validated strictly.
+
+Layout of a results store (as in MTEB and lm-evaluation-harness: one file per model and task,
+carrying everything needed to reproduce and to check it)::
+
+    <store>/<model>/<task>.json                 the results (this schema)
+    <store>/<model>/<task>.predictions.jsonl    per-clip predictions, one line per (seed, clip)
+
+The document (``schema_version`` 1) records the task (name, version, full definition and its
+sha256), the dataset (name and fingerprint), the metric-spec version, the model (name and
+resolved configs), the seeds, per-seed and aggregate metrics, the deviation-stratified,
+relevance and robustness reports, the environment, the date, and the predictions file with its
+sha256. :func:`load_results` checks every field's presence and type (there is no jsonschema
+here: the dataclasses below *are* the schema), refuses unknown fields, NaN and infinities, and
+then checks consistency (known metrics in range, seeds matching the per-seed entries, curves the
+length of the noise levels). Every error names the file and the field.
+
+Predictions lines (JSON objects, ``predictions.jsonl``)::
+
+    {"seed": 0, "clip_id": "c001", "prediction": 3,
+     "relevance": {"text": 0.61, "audio": 0.22, "vision": 0.17},      # only for models with
+     "conditions": {"drop:text": 2, "noise:audio:0.5": 3, ...}}        # relevance weights
+
+``prediction`` is a class index (discrete tasks) or a score (continuous tasks); ``conditions``
+holds the prediction of the same selected model under each robustness condition.
+
+Exporters: :func:`to_eval_results` (Hugging Face ``.eval_results/*.yaml``) and
+:func:`to_model_index` (the model-card ``model-index`` block), both through ``huggingface_hub``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import re
+import types
+import typing
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from benchmark.metrics import METRIC_SPEC_VERSION, Aggregate, check_range, valid_levels
+from sdme.io import atomic_write_bytes, atomic_write_text
+
+RESULTS_FORMAT = "sdme-benchmark-results"
+SCHEMA_VERSION = 1
+SUPPORTED_SCHEMA_VERSIONS: tuple[int, ...] = (1,)
+PREDICTIONS_FORMAT = "jsonl"
+MAX_FILE_BYTES = 50 * 1024 * 1024
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class ResultsError(ValueError):
+    """A results or predictions file that does not follow the schema.
+
+    The message starts with the file, then the field path (e.g. ``per_seed[1].metrics``).
+    """
+
+    def __init__(self, source: str | os.PathLike | None, where: str | None, problem: str) -> None:
+        parts = [str(p) for p in (source, where) if p]
+        super().__init__(": ".join([*parts, problem]))
+        self.source = str(source) if source else None
+        self.where = where
+        self.problem = problem
+
+
+# ----------------------------------------------------------------------------- the schema
+
+
+@dataclass
+class TaskRef:
+    """The task a file was computed for, with its full definition (lm-eval style)."""
+
+    name: str
+    version: int
+    definition_sha256: str
+    definition: dict[str, Any]
+
+
+@dataclass
+class DatasetRef:
+    """The built dataset, identified by its fingerprint (``benchmark.protocol``)."""
+
+    name: str
+    fingerprint: str
+    splits: dict[str, int]
+    source: dict[str, Any]
+    extractors: dict[str, Any]
+
+
+@dataclass
+class ModelRef:
+    """The model: registered name, resolved model config and train config."""
+
+    name: str
+    config: dict[str, Any]
+    train_config: dict[str, Any]
+    num_parameters: int
+
+
+@dataclass
+class PredictionsRef:
+    """Where the per-clip predictions are (relative to the results file) and their sha256."""
+
+    path: str
+    sha256: str
+    format: str
+    rows: int
+
+
+@dataclass
+class Environment:
+    """Software and hardware a run used."""
+
+    python: str
+    platform: str
+    torch: str
+    numpy: str
+    sklearn: str
+    sdme: str
+    device: str
+
+
+@dataclass
+class ProtocolInfo:
+    """Protocol facts a run fixed: the noise unit per modality and the conditions scored."""
+
+    noise_scale: dict[str, float]
+    conditions: list[str]
+
+
+@dataclass
+class Selection:
+    """How the seed's checkpoint was chosen (validation split only)."""
+
+    select_metric: str
+    best_epoch: int
+    best_score: float | None
+    epochs_run: int
+    stopped_early: bool
+
+
+@dataclass
+class Stratum:
+    """Accuracy of a group of test clips."""
+
+    n: int
+    accuracy: float
+
+
+@dataclass
+class Stratified:
+    """Accuracy by deviation level (``"0"``..``"3"``) and by set of deviating modalities."""
+
+    by_deviation: dict[str, Stratum]
+    by_deviating_modalities: dict[str, Stratum]
+
+
+@dataclass
+class Robustness:
+    """One seed's scores under test-time imperfection.
+
+    Attributes:
+        metric: the metric of every value below.
+        levels: noise levels (first 0: clean).
+        clean: the metric on clean test data.
+        drop: modality -> metric with the modality removed.
+        noise: curve name (a modality, or ``"all"``) -> metric at each level.
+        relative: curve name -> relative robustness.
+    """
+
+    metric: str
+    levels: list[float]
+    clean: float
+    drop: dict[str, float]
+    noise: dict[str, list[float]]
+    relative: dict[str, float]
+
+
+@dataclass
+class SeedResult:
+    """Everything scored for one seed."""
+
+    seed: int
+    metrics: dict[str, float]
+    per_class_f1: dict[str, float] | None
+    confusion_matrix: list[list[int]] | None
+    stratified: Stratified | None
+    relevance_auroc: float | None
+    robustness: Robustness
+    selection: Selection | None
+
+
+@dataclass
+class StratifiedAggregate:
+    by_deviation: dict[str, Aggregate]
+    by_deviating_modalities: dict[str, Aggregate]
+
+
+@dataclass
+class RobustnessAggregate:
+    drop: dict[str, Aggregate]
+    noise: dict[str, list[Aggregate]]
+    relative: dict[str, Aggregate]
+
+
+@dataclass
+class AggregateReport:
+    """Aggregates over seeds (``benchmark.metrics.aggregate``) of every per-seed number."""
+
+    metrics: dict[str, Aggregate]
+    per_class_f1: dict[str, Aggregate] | None
+    stratified: StratifiedAggregate | None
+    relevance_auroc: Aggregate | None
+    robustness: RobustnessAggregate
+
+
+@dataclass
+class Results:
+    """A results file (see the module docstring)."""
+
+    format: str
+    schema_version: int
+    metric_spec_version: int
+    created: str
+    task: TaskRef
+    dataset: DatasetRef
+    model: ModelRef
+    seeds: list[int]
+    per_seed: list[SeedResult]
+    aggregate: AggregateReport
+    predictions: PredictionsRef
+    protocol: ProtocolInfo
+    environment: Environment
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n"
+
+    def main_score(self) -> Aggregate:
+        """The aggregate of the task's main score."""
+        return self.aggregate.metrics[self.task.definition["main_score"]]
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _type_name(tp: Any) -> str:
+    if tp is Any:
+        return "any JSON value"
+    if dataclasses.is_dataclass(tp):
+        return "an object"
+    origin = typing.get_origin(tp)
+    if origin in (list,):
+        return "a list"
+    if origin in (dict,):
+        return "an object"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true/false"}.get(
+        tp, str(tp))
+
+
+def _describe(value: Any) -> str:
+    text = json.dumps(value, allow_nan=True, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_json(value: Any, where: str, source: str | None) -> None:
+    """Free-form JSON (configs): only finiteness is checked."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ResultsError(source, where, f"{value} is not a finite number")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_json(v, f"{where}.{k}", source)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_json(v, f"{where}[{i}]", source)
+
+
+def _parse(tp: Any, value: Any, where: str, source: str | None) -> Any:
+    if tp is Any:
+        _check_json(value, where, source)
+        return value
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(tp)
+        if value is None:
+            if type(None) in options:
+                return None
+            raise ResultsError(source, where, "must not be null")
+        inner = [o for o in options if o is not type(None)]
+        if len(inner) != 1:  # pragma: no cover - the schema has no such unions
+            raise TypeError(f"unsupported union {tp}")
+        return _parse(inner[0], value, where, source)
+    if value is None:
+        raise ResultsError(source, where, f"must not be null (expected {_type_name(tp)})")
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ResultsError(source, where, f"expected an object, got {_describe(value)}")
+        hints = typing.get_type_hints(tp)
+        declared = [f for f in dataclasses.fields(tp) if f.init]
+        names = {f.name for f in declared}
+        unknown = sorted(set(value) - names)
+        if unknown:
+            raise ResultsError(source, where or "(top level)",
+                               f"unknown field(s) {unknown}; expected {sorted(names)}")
+        kwargs = {}
+        for f in declared:
+            path = f"{where}.{f.name}" if where else f.name
+            if f.name not in value:
+                raise ResultsError(source, path, "missing required field")
+            kwargs[f.name] = _parse(hints[f.name], value[f.name], path, source)
+        return tp(**kwargs)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ResultsError(source, where, f"expected a list, got {_describe(value)}")
+        (item,) = typing.get_args(tp)
+        return [_parse(item, v, f"{where}[{i}]", source) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ResultsError(source, where, f"expected an object, got {_describe(value)}")
+        _, item = typing.get_args(tp)
+        return {str(k): _parse(item, v, f"{where}.{k}", source) for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ResultsError(source, where, f"expected true/false, got {_describe(value)}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ResultsError(source, where, f"expected an integer, got {_describe(value)}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ResultsError(source, where, f"expected a number, got {_describe(value)}")
+        if not math.isfinite(value):
+            raise ResultsError(source, where, f"{value} is not a finite number (NaN/inf are "
+                               "not allowed)")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ResultsError(source, where, f"expected a string, got {_describe(value)}")
+        return value
+    raise TypeError(f"unsupported schema type {tp!r} at {where}")  # pragma: no cover
+
+
+def results_from_dict(data: Any, source: str | os.PathLike | None = None) -> Results:
+    """Parses and strictly validates a results document.
+
+    Raises:
+        ResultsError: naming ``source`` and the offending field.
+    """
+    src = str(source) if source else None
+    if not isinstance(data, dict):
+        raise ResultsError(src, None, f"expected a JSON object at the top level, got "
+                           f"{type(data).__name__}")
+    if data.get("format") != RESULTS_FORMAT:
+        raise ResultsError(src, "format", f"expected {RESULTS_FORMAT!r}, got "
+                           f"{_describe(data.get('format'))}: not an SDME results file")
+    version = data.get("schema_version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ResultsError(src, "schema_version", f"expected an integer, got {_describe(version)}")
+    if version not in SUPPORTED_SCHEMA_VERSIONS:
+        raise ResultsError(src, "schema_version", f"unknown schema version {version}; this "
+                           f"toolkit reads {', '.join(map(str, SUPPORTED_SCHEMA_VERSIONS))}")
+    results = _parse(Results, data, "", src)
+    check_consistency(results, src)
+    return results
+
+
+def check_consistency(results: Results, source: str | None = None) -> None:
+    """Checks what types alone cannot: versions, names, ranges, shapes.
+
+    Raises:
+        ResultsError: on the first inconsistency found.
+    """
+    def fail(where: str, problem: str) -> None:
+        raise ResultsError(source, where, problem)
+
+    if results.metric_spec_version != METRIC_SPEC_VERSION:
+        fail("metric_spec_version", f"unknown metric spec version {results.metric_spec_version}; "
+             f"this toolkit computes v{METRIC_SPEC_VERSION}")
+    try:
+        datetime.fromisoformat(results.created)
+    except ValueError:
+        fail("created", f"{results.created!r} is not an ISO-8601 date")
+    for where, digest in (("task.definition_sha256", results.task.definition_sha256),
+                          ("dataset.fingerprint", results.dataset.fingerprint),
+                          ("predictions.sha256", results.predictions.sha256)):
+        if not _SHA256.match(digest):
+            fail(where, f"{digest!r} is not a sha256 hex digest")
+    if results.predictions.format != PREDICTIONS_FORMAT:
+        fail("predictions.format", f"expected {PREDICTIONS_FORMAT!r}, got "
+             f"{results.predictions.format!r}")
+    path = results.predictions.path
+    if not path or Path(path).is_absolute() or "/" in path or "\\" in path or path.startswith("."):
+        fail("predictions.path", f"{path!r} must be a plain file name beside the results file")
+    if not results.seeds:
+        fail("seeds", "no seeds")
+    if len(set(results.seeds)) != len(results.seeds):
+        fail("seeds", f"duplicate seeds in {results.seeds}")
+    if [s.seed for s in results.per_seed] != results.seeds:
+        fail("per_seed", f"per-seed entries {[s.seed for s in results.per_seed]} do not match "
+             f"seeds {results.seeds}")
+    metric_keys = set(results.aggregate.metrics)
+    definition = results.task.definition
+    declared = set(definition.get("metrics", []))
+    if metric_keys != declared:
+        fail("aggregate.metrics", f"metrics {sorted(metric_keys)} differ from the task's "
+             f"{sorted(declared)}")
+    for i, seed in enumerate(results.per_seed):
+        where = f"per_seed[{i}]"
+        if set(seed.metrics) != metric_keys:
+            fail(f"{where}.metrics", f"metrics {sorted(seed.metrics)} differ from the task's "
+                 f"{sorted(metric_keys)}")
+        for name, value in seed.metrics.items():
+            problem = check_range(name, value)
+            if problem:
+                fail(f"{where}.metrics.{name}", problem)
+        _check_probability_map(seed.per_class_f1 or {}, f"{where}.per_class_f1", fail)
+        if seed.relevance_auroc is not None and not 0 <= seed.relevance_auroc <= 1:
+            fail(f"{where}.relevance_auroc", f"{seed.relevance_auroc} is outside [0, 1]")
+        if seed.stratified is not None:
+            for group, table in (("by_deviation", seed.stratified.by_deviation),
+                                 ("by_deviating_modalities",
+                                  seed.stratified.by_deviating_modalities)):
+                for key, stratum in table.items():
+                    if stratum.n < 1 or not 0 <= stratum.accuracy <= 1:
+                        fail(f"{where}.stratified.{group}.{key}", f"n={stratum.n}, "
+                             f"accuracy={stratum.accuracy} is not a valid stratum")
+        rob = seed.robustness
+        levels = rob.levels
+        if not valid_levels(levels):
+            fail(f"{where}.robustness.levels", f"{levels} must start at 0 and increase")
+        for curve, values in rob.noise.items():
+            if len(values) != len(levels):
+                fail(f"{where}.robustness.noise.{curve}", f"{len(values)} values for "
+                     f"{len(levels)} levels")
+        if set(rob.relative) != set(rob.noise):
+            fail(f"{where}.robustness.relative", "must have one value per noise curve")
+
+
+def _check_probability_map(values: dict[str, float], where: str, fail: Any) -> None:
+    for key, value in values.items():
+        if not 0 <= value <= 1:
+            fail(f"{where}.{key}", f"{value} is outside [0, 1]")
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def read_json_file(path: str | os.PathLike, max_bytes: int = MAX_FILE_BYTES) -> Any:
+    """Reads a JSON file after a size check.
+
+    Raises:
+        ResultsError: missing, oversized, not UTF-8 or not JSON.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ResultsError(path, None, "no such file")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise ResultsError(path, None, f"file is {size} bytes, over the {max_bytes}-byte limit")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ResultsError(path, None, f"not UTF-8 text: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise ResultsError(path, None, f"malformed JSON: {exc}") from exc
+
+
+def load_results(path: str | os.PathLike, max_bytes: int = MAX_FILE_BYTES) -> Results:
+    """Reads and strictly validates a results file.
+
+    Raises:
+        ResultsError: on any problem, naming the file and field.
+    """
+    return results_from_dict(read_json_file(path, max_bytes), path)
+
+
+def save_results(results: Results, path: str | os.PathLike) -> Path:
+    """Validates ``results`` and writes it atomically."""
+    text = results.to_json()
+    results_from_dict(json.loads(text), path)  # never write what we would refuse to read
+    atomic_write_text(path, text)
+    return Path(path)
+
+
+PredictionRecord = dict[str, Any]
+_RECORD_KEYS = {"seed", "clip_id", "prediction", "conditions"}
+_OPTIONAL_RECORD_KEYS = {"relevance"}
+
+
+def predictions_bytes(records: Iterable[PredictionRecord]) -> bytes:
+    """The predictions file's bytes: one compact JSON object per line, in the given order."""
+    lines = [json.dumps(r, separators=(",", ":"), allow_nan=False) for r in records]
+    return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
+
+
+def write_predictions(path: str | os.PathLike, records: Iterable[PredictionRecord]
+                      ) -> tuple[str, int]:
+    """Writes the predictions file atomically; returns its sha256 and number of rows."""
+    data = predictions_bytes(records)
+    atomic_write_bytes(path, data)
+    return hashlib.sha256(data).hexdigest(), data.count(b"\n")
+
+
+def _number(value: Any, integer: bool) -> bool:
+    if isinstance(value, bool):
+        return False
+    if integer:
+        return isinstance(value, int)
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def read_predictions(path: str | os.PathLike, discrete: bool,
+                     max_bytes: int = MAX_FILE_BYTES) -> dict[int, dict[str, PredictionRecord]]:
+    """Reads and checks a predictions file: seed -> clip id -> record.
+
+    Args:
+        path: the ``.jsonl`` file.
+        discrete: predictions must be integers (class indices) when True, finite numbers
+            otherwise.
+        max_bytes: size limit.
+
+    Raises:
+        ResultsError: oversized or malformed file, a line that is not a valid record
+            (``file:line``), NaN/inf values, or a (seed, clip) pair given twice.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ResultsError(path, None, "predictions file not found")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise ResultsError(path, None, f"file is {size} bytes, over the {max_bytes}-byte limit")
+    by_seed: dict[int, dict[str, PredictionRecord]] = {}
+    first_line: dict[tuple[int, str], int] = {}
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            where = f"line {number}"
+            try:
+                record = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise ResultsError(path, where, f"not a JSON object: {exc}") from exc
+            if not isinstance(record, dict):
+                raise ResultsError(path, where, "not a JSON object")
+            keys = set(record)
+            if not _RECORD_KEYS <= keys or keys - _RECORD_KEYS - _OPTIONAL_RECORD_KEYS:
+                raise ResultsError(path, where, f"fields {sorted(keys)}; expected "
+                                   f"{sorted(_RECORD_KEYS)} (+ optional 'relevance')")
+            seed, clip_id = record["seed"], record["clip_id"]
+            if not _number(seed, integer=True):
+                raise ResultsError(path, f"{where}.seed", f"expected an integer, got {seed!r}")
+            if not isinstance(clip_id, str) or not clip_id:
+                raise ResultsError(path, f"{where}.clip_id", f"expected a clip id, got {clip_id!r}")
+            kind = "a class index (integer)" if discrete else "a finite number"
+            if not _number(record["prediction"], integer=discrete):
+                raise ResultsError(path, f"{where}.prediction",
+                                   f"expected {kind}, got {record['prediction']!r}")
+            conditions = record["conditions"]
+            if not isinstance(conditions, dict):
+                raise ResultsError(path, f"{where}.conditions", "expected an object")
+            for name, value in conditions.items():
+                if not _number(value, integer=discrete):
+                    raise ResultsError(path, f"{where}.conditions.{name}",
+                                       f"expected {kind}, got {value!r}")
+            relevance = record.get("relevance")
+            if relevance is not None:
+                if not isinstance(relevance, dict):
+                    raise ResultsError(path, f"{where}.relevance", "expected an object")
+                for m, w in relevance.items():
+                    if not _number(w, integer=False) or not 0 <= w <= 1:
+                        raise ResultsError(path, f"{where}.relevance.{m}",
+                                           f"expected a weight in [0, 1], got {w!r}")
+            key = (seed, clip_id)
+            if key in first_line:
+                raise ResultsError(path, where, f"duplicate prediction for clip {clip_id!r}, "
+                                   f"seed {seed} (first on line {first_line[key]})")
+            first_line[key] = number
+            by_seed.setdefault(seed, {})[clip_id] = record
+    if not by_seed:
+        raise ResultsError(path, None, "no predictions in the file")
+    return by_seed
+
+
+def results_path(store: str | os.PathLike, model: str, task: str) -> Path:
+    """``<store>/<model>/<task>.json``."""
+    return Path(store) / model / f"{task}.json"
+
+
+def predictions_name(task: str) -> str:
+    """The predictions file name beside ``<task>.json``."""
+    return f"{task}.predictions.jsonl"
+
+
+# ----------------------------------------------------------------------------- export
+
+HUB_TASK_TYPE = "video-classification"
+
+
+def to_eval_results(results: Results, dataset_id: str, source_url: str | None = None
+                    ) -> list[dict[str, Any]]:
+    """The main score as Hugging Face ``.eval_results/<task>.yaml`` entries.
+
+    Uses ``huggingface_hub``'s ``EvalResultEntry`` (https://huggingface.co/docs/hub/eval-results):
+    ``dataset.id`` is the Hub id of the benchmark dataset, ``dataset.task_id`` the task name,
+    ``value`` the mean main score over seeds; the notes give the metric, seeds, 95% CI, task
+    version and dataset fingerprint.
+    """
+    from huggingface_hub import EvalResultEntry, eval_result_entries_to_yaml
+
+    main = results.task.definition["main_score"]
+    agg = results.aggregate.metrics[main]
+    ci = "" if agg.ci95_half_width is None else f", 95% CI ±{agg.ci95_half_width:.4f}"
+    notes = (f"{main}, mean of {agg.n} seed(s){ci}; SDME task {results.task.name} "
+             f"v{results.task.version}; dataset fingerprint {results.dataset.fingerprint[:12]}; "
+             f"metric spec v{results.metric_spec_version}")
+    entry = EvalResultEntry(dataset_id=dataset_id, task_id=results.task.name,
+                            value=round(agg.mean, 6), date=results.created, notes=notes,
+                            source_url=source_url,
+                            source_name="SDME benchmark" if source_url else None)
+    return eval_result_entries_to_yaml([entry])
+
+
+def to_model_index(results: Results, dataset_id: str) -> dict[str, Any]:
+    """Every aggregate metric in the model-index format of model cards (type and value).
+
+    Built with ``huggingface_hub.EvalResult`` and ``eval_results_to_model_index``.
+    """
+    from huggingface_hub import EvalResult
+    from huggingface_hub.repocard_data import eval_results_to_model_index
+
+    entries = []
+    for name, agg in results.aggregate.metrics.items():
+        entries.append(EvalResult(
+            task_type=HUB_TASK_TYPE, task_name=results.task.name,
+            dataset_type=dataset_id, dataset_name=results.dataset.name, dataset_split="test",
+            dataset_args={"fingerprint": results.dataset.fingerprint,
+                          "task_version": results.task.version},
+            metric_type=name, metric_value=round(agg.mean, 6),
+            metric_name=f"{name} (mean of {agg.n} seeds)",
+            metric_args={"ci95_low": agg.ci95_low, "ci95_high": agg.ci95_high,
+                         "std": agg.std, "metric_spec_version": results.metric_spec_version}))
+    return {"model-index": eval_results_to_model_index(results.model.name, entries)}
+
+
+__all__ = ["AggregateReport", "DatasetRef", "Environment", "MAX_FILE_BYTES", "ModelRef",
+           "PredictionsRef", "ProtocolInfo", "RESULTS_FORMAT", "Results", "ResultsError",
+           "Robustness", "RobustnessAggregate", "SCHEMA_VERSION", "SeedResult", "Selection",
+           "Stratified", "StratifiedAggregate", "Stratum", "TaskRef", "load_results",
+           "predictions_bytes", "predictions_name", "read_json_file", "read_predictions",
+           "results_from_dict", "results_path", "save_results", "to_eval_results",
+           "to_model_index", "write_predictions"]

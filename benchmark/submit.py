@@ -1,0 +1,249 @@
+"""``benchmark submit``: re-check a results file from its predictions, then admit it.
+
+A submission is a results file plus the predictions file it names. Before anything is written,
+:func:`check_submission` refuses — with a message naming the file and the problem — a
+submission that:
+
+* is oversized (either file over :data:`benchmark.results.MAX_FILE_BYTES`, 50 MB), not JSON,
+  or malformed (any field missing, mistyped, unknown, NaN or infinite: ``benchmark.results``);
+* has an unknown ``schema_version`` or metric-spec version;
+* names an unknown task or version, or embeds a task definition that differs from the
+  registered one;
+* names a model that cannot be a file name;
+* has a dataset fingerprint other than the local built dataset's (another build, another
+  corpus, other labels or other extractors);
+* has a predictions file whose sha256 differs from the one recorded, or that misses a test
+  clip, predicts a clip twice or one outside the test split, misses a seed or a robustness
+  condition;
+* reports any number that differs by more than ``tolerance`` (1e-6) from what
+  ``benchmark.protocol.score_predictions`` recomputes from the predictions against the
+  dataset's labels.
+
+An accepted submission is copied into the leaderboard store,
+``<data_dir>/leaderboard/<task>/<model>.json`` and ``<model>.predictions.jsonl``, each written
+atomically, the predictions first, so a reader never sees a results file without its
+predictions.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmark.protocol import (
+    ProtocolError,
+    load_test_reference,
+    robustness_conditions,
+    score_predictions,
+)
+from benchmark.results import (
+    MAX_FILE_BYTES,
+    PredictionRecord,
+    Results,
+    ResultsError,
+    load_results,
+    read_predictions,
+    results_from_dict,
+)
+from benchmark.tasks import Task, TaskError, get_task
+from sdme.io import atomic_write_bytes, atomic_write_text
+from sdme.schema import sha256_file
+
+TOLERANCE = 1e-6
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+class SubmissionError(ValueError):
+    """A refused submission; the message says why."""
+
+
+@dataclass
+class Checked:
+    """A submission that passed every check (nothing written yet)."""
+
+    results: Results
+    task: Task
+    results_file: Path
+    predictions_file: Path
+    records: dict[int, dict[str, PredictionRecord]]
+
+
+@dataclass
+class Accepted:
+    """Where an accepted submission now lives."""
+
+    task: str
+    model: str
+    results_path: Path
+    predictions_path: Path
+    replaced: bool
+
+
+def leaderboard_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """``<data_dir>/leaderboard``."""
+    from sdme import paths
+
+    return paths.data_dir(data_dir) / "leaderboard"
+
+
+def _compare(expected: Any, got: Any, where: str, tolerance: float, out: list[str]) -> None:
+    """Appends a message for each difference between recomputed and reported values."""
+    if len(out) >= 10:
+        return
+    if isinstance(expected, dict) and isinstance(got, dict):
+        if set(expected) != set(got):
+            out.append(f"{where}: keys {sorted(got)} differ from the recomputed "
+                       f"{sorted(expected)}")
+            return
+        for key in expected:
+            _compare(expected[key], got[key], f"{where}.{key}" if where else key, tolerance, out)
+        return
+    if isinstance(expected, list) and isinstance(got, list):
+        if len(expected) != len(got):
+            out.append(f"{where}: {len(got)} values, recomputed {len(expected)}")
+            return
+        for i, (e, g) in enumerate(zip(expected, got, strict=True)):
+            _compare(e, g, f"{where}[{i}]", tolerance, out)
+        return
+    numbers = (int, float)
+    if (isinstance(expected, numbers) and isinstance(got, numbers)
+            and not isinstance(expected, bool) and not isinstance(got, bool)):
+        if not math.isclose(float(expected), float(got), rel_tol=0.0, abs_tol=tolerance):
+            out.append(f"{where}: reported {got!r}, recomputed {expected!r}")
+        return
+    if expected != got:
+        out.append(f"{where}: reported {got!r}, recomputed {expected!r}")
+
+
+def check_submission(results_file: str | os.PathLike, *,
+                     data_dir: str | os.PathLike | None = None,
+                     dataset: str | os.PathLike | None = None,
+                     tolerance: float = TOLERANCE,
+                     max_bytes: int = MAX_FILE_BYTES) -> Checked:
+    """Runs every check of the module docstring; writes nothing.
+
+    Args:
+        results_file: the results JSON (its predictions file beside it).
+        data_dir: the SDME data folder holding the built dataset.
+        dataset: a built dataset folder to check against instead of the task's dataset by name.
+        tolerance: largest accepted absolute difference of a reported number.
+        max_bytes: size limit of each file.
+
+    Raises:
+        SubmissionError: the reason for refusal.
+        FileNotFoundError: the dataset is not built (the message says how to build it).
+    """
+    from sdme.loading import resolve_built
+
+    results_file = Path(results_file)
+    try:
+        results = load_results(results_file, max_bytes)
+    except ResultsError as exc:
+        raise SubmissionError(str(exc)) from exc
+    try:
+        task = get_task(results.task.name, results.task.version)
+        embedded = Task.from_dict(results.task.definition)
+    except (TaskError, TypeError, ValueError, AttributeError) as exc:
+        raise SubmissionError(f"{results_file}: task: {exc}") from exc
+    if (embedded.definition_sha256() != task.definition_sha256()
+            or results.task.definition_sha256 != task.definition_sha256()):
+        raise SubmissionError(f"{results_file}: task: the embedded definition of {task.key} "
+                              "differs from the registered one")
+    if not SAFE_NAME.match(results.model.name):
+        raise SubmissionError(f"{results_file}: model.name {results.model.name!r} must be "
+                              "letters, digits, '.', '_' or '-' (it becomes a file name)")
+    if results.protocol.conditions != robustness_conditions(task):
+        raise SubmissionError(f"{results_file}: protocol.conditions differ from the task's "
+                              "robustness conditions")
+
+    predictions_file = results_file.parent / results.predictions.path
+    if not predictions_file.is_file():
+        raise SubmissionError(f"{predictions_file}: predictions file named by {results_file} "
+                              "not found")
+    size = predictions_file.stat().st_size
+    if size > max_bytes:
+        raise SubmissionError(f"{predictions_file}: file is {size} bytes, over the "
+                              f"{max_bytes}-byte limit")
+    if sha256_file(predictions_file) != results.predictions.sha256:
+        raise SubmissionError(f"{predictions_file}: sha256 differs from predictions.sha256 in "
+                              f"{results_file}: the predictions were changed")
+    try:
+        records = read_predictions(predictions_file, task.task_type == "discrete", max_bytes)
+    except ResultsError as exc:
+        raise SubmissionError(str(exc)) from exc
+    rows = sum(len(v) for v in records.values())
+    if rows != results.predictions.rows:
+        raise SubmissionError(f"{predictions_file}: {rows} rows, {results_file} says "
+                              f"{results.predictions.rows}")
+
+    folder = resolve_built(dataset or task.dataset, data_dir)
+    try:
+        reference, fingerprint, _ = load_test_reference(task, folder)
+    except ProtocolError as exc:
+        raise SubmissionError(f"{folder}: {exc}") from exc
+    if fingerprint != results.dataset.fingerprint:
+        raise SubmissionError(
+            f"{results_file}: dataset.fingerprint {results.dataset.fingerprint[:12]}… names "
+            f"another dataset than the local {folder} ({fingerprint[:12]}…): other test "
+            "clips or labels, another corpus version or other extractors")
+    if task.dataset_fingerprint is not None and fingerprint != task.dataset_fingerprint:
+        raise SubmissionError(f"{folder}: fingerprint {fingerprint[:12]}… is not the one task "
+                              f"{task.key} pins")
+
+    selections = {s.seed: s.selection for s in results.per_seed}
+    try:
+        per_seed, aggregate = score_predictions(task, reference, records, results.seeds,
+                                                selections)
+    except (ProtocolError, ValueError) as exc:
+        raise SubmissionError(f"{predictions_file}: {exc}") from exc
+    problems: list[str] = []
+    _compare([asdict(s) for s in per_seed], [asdict(s) for s in results.per_seed], "per_seed",
+             tolerance, problems)
+    _compare(asdict(aggregate), asdict(results.aggregate), "aggregate", tolerance, problems)
+    if problems:
+        raise SubmissionError(f"{results_file}: {len(problems)}{'+' if len(problems) >= 10 else ''}"
+                              " reported value(s) do not match the predictions:\n  "
+                              + "\n  ".join(problems))
+    return Checked(results=results, task=task, results_file=results_file,
+                   predictions_file=predictions_file, records=records)
+
+
+def submit(results_file: str | os.PathLike, *, data_dir: str | os.PathLike | None = None,
+           dataset: str | os.PathLike | None = None,
+           store: str | os.PathLike | None = None, tolerance: float = TOLERANCE) -> Accepted:
+    """Checks a submission and, if it passes, copies it into the leaderboard store.
+
+    Args:
+        results_file: the results JSON.
+        data_dir: the SDME data folder (dataset and default store).
+        dataset: a built dataset folder to check against (default: the task's, by name).
+        store: the leaderboard store (default ``<data_dir>/leaderboard``).
+        tolerance: see :func:`check_submission`.
+
+    Raises:
+        SubmissionError: refused; nothing was written.
+    """
+    checked = check_submission(results_file, data_dir=data_dir, dataset=dataset,
+                               tolerance=tolerance)
+    results = checked.results
+    root = Path(store) if store else leaderboard_dir(data_dir)
+    folder = root / checked.task.name
+    model = results.model.name
+    target = folder / f"{model}.json"
+    predictions_target = folder / f"{model}.predictions.jsonl"
+    replaced = target.exists()
+    document = results.to_dict()
+    document["predictions"]["path"] = predictions_target.name
+    text = results_from_dict(document).to_json()  # validated again before it is written
+    atomic_write_bytes(predictions_target, checked.predictions_file.read_bytes())
+    atomic_write_text(target, text)
+    return Accepted(task=checked.task.name, model=model, results_path=target,
+                    predictions_path=predictions_target, replaced=replaced)
+
+
+__all__ = ["Accepted", "Checked", "SubmissionError", "TOLERANCE", "check_submission",
+           "leaderboard_dir", "submit"]

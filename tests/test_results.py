@@ -1,0 +1,241 @@
+"""The results-file schema: round trip, strict validation with errors naming the field, the
+predictions file, and the Hugging Face exporters."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from benchmarkdata import toy_results
+
+from benchmark.results import (
+    ResultsError,
+    load_results,
+    read_json_file,
+    read_predictions,
+    results_from_dict,
+    to_eval_results,
+    to_model_index,
+)
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    return toy_results(tmp_path_factory.mktemp("store") / "results")
+
+
+@pytest.fixture
+def document(written) -> dict:
+    return json.loads(written.results_path.read_text())  # a fresh copy for each test
+
+
+def test_round_trip(written):
+    loaded = load_results(written.results_path)
+    assert loaded == written.results
+    assert loaded.to_dict() == written.results.to_dict()
+    assert written.results_path == written.results_path.parent.parent / "toy" / \
+        "sdme-sample-discrete.json"
+    assert loaded.predictions.path == "sdme-sample-discrete.predictions.jsonl"
+    assert loaded.predictions.rows == 3 * 8
+    assert loaded.main_score() == loaded.aggregate.metrics["accuracy"]
+
+
+def test_aggregate_is_computed_from_the_seeds(written):
+    r = written.results
+    values = [s.metrics["accuracy"] for s in r.per_seed]
+    assert r.aggregate.metrics["accuracy"].mean == pytest.approx(sum(values) / len(values))
+    assert r.aggregate.metrics["accuracy"].n == 3
+
+
+def _error(data: dict) -> str:
+    with pytest.raises(ResultsError) as info:
+        results_from_dict(data, "r.json")
+    return str(info.value)
+
+
+def test_missing_field_is_named(document):
+    del document["per_seed"][1]["metrics"]
+    assert _error(document) == "r.json: per_seed[1].metrics: missing required field"
+
+
+def test_unknown_field_is_named(document):
+    document["aggregate"]["extra"] = 1
+    assert "aggregate: unknown field(s) ['extra']" in _error(document)
+    del document["aggregate"]["extra"]
+    document["surprise"] = True
+    assert "(top level): unknown field(s) ['surprise']" in _error(document)
+
+
+def test_wrong_type_is_named(document):
+    document["per_seed"][0]["metrics"]["accuracy"] = "0.5"
+    assert "per_seed[0].metrics.accuracy: expected a number" in _error(document)
+    document["per_seed"][0]["metrics"]["accuracy"] = True
+    assert "per_seed[0].metrics.accuracy: expected a number" in _error(document)
+
+
+def test_integer_fields_refuse_floats(document):
+    document["seeds"][0] = 0.5
+    assert "seeds[0]: expected an integer" in _error(document)
+
+
+def test_null_where_not_allowed(document):
+    document["model"]["name"] = None
+    assert "model.name: must not be null" in _error(document)
+
+
+def test_nan_and_infinity_are_refused(document, tmp_path):
+    path = tmp_path / "nan.json"
+    # json.dumps writes a literal NaN (not strict JSON, but what a careless writer produces)
+    data = copy.deepcopy(document)
+    data["aggregate"]["metrics"]["accuracy"]["mean"] = float("nan")
+    path.write_text(json.dumps(data))
+    with pytest.raises(ResultsError, match=r"aggregate.metrics.accuracy.mean: nan is not a "
+                                           r"finite number"):
+        load_results(path)
+    data["aggregate"]["metrics"]["accuracy"]["mean"] = 0.5
+    data["model"]["config"]["lr"] = float("inf")
+    path.write_text(json.dumps(data))
+    with pytest.raises(ResultsError, match=r"model.config.lr: inf is not a finite number"):
+        load_results(path)
+
+
+def test_unknown_schema_version(document):
+    document["schema_version"] = 2
+    assert "schema_version: unknown schema version 2; this toolkit reads 1" in _error(document)
+
+
+def test_not_a_results_file(document):
+    document["format"] = "lm-eval"
+    assert "not an SDME results file" in _error(document)
+    assert "expected a JSON object" in _error([1, 2])  # type: ignore[arg-type]
+
+
+def test_metric_out_of_range(document):
+    document["per_seed"][2]["metrics"]["macro_f1"] = 1.5
+    assert "per_seed[2].metrics.macro_f1: metric 'macro_f1' = 1.5 is outside [0.0, 1.0]" in \
+        _error(document)
+
+
+def test_seeds_must_match_the_entries(document):
+    document["seeds"] = [0, 1, 7]
+    assert "per_seed: per-seed entries [0, 1, 2] do not match seeds [0, 1, 7]" in \
+        _error(document)
+    document["seeds"] = [0, 0, 1]
+    assert "duplicate seeds" in _error(document)
+
+
+def test_metric_spec_version(document):
+    document["metric_spec_version"] = 99
+    assert "unknown metric spec version 99" in _error(document)
+
+
+def test_metric_set_must_match_the_task(document):
+    for seed in document["per_seed"]:
+        seed["metrics"]["mae"] = 0.1
+    document["aggregate"]["metrics"]["mae"] = document["aggregate"]["metrics"]["accuracy"]
+    assert "aggregate.metrics: metrics" in _error(document)
+
+
+def test_digests_and_paths(document):
+    bad = copy.deepcopy(document)
+    bad["dataset"]["fingerprint"] = "abc"
+    assert "dataset.fingerprint: 'abc' is not a sha256 hex digest" in _error(bad)
+    bad = copy.deepcopy(document)
+    bad["predictions"]["path"] = "../elsewhere.jsonl"
+    assert "predictions.path" in _error(bad)
+
+
+def test_robustness_curve_length(document):
+    document["per_seed"][0]["robustness"]["noise"]["text"].append(0.5)
+    assert "per_seed[0].robustness.noise.text: 5 values for 4 levels" in _error(document)
+
+
+def test_created_must_be_a_date(document):
+    document["created"] = "yesterday"
+    assert "created: 'yesterday' is not an ISO-8601 date" in _error(document)
+
+
+def test_file_errors(tmp_path):
+    with pytest.raises(ResultsError, match="no such file"):
+        read_json_file(tmp_path / "absent.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": ')
+    with pytest.raises(ResultsError, match="bad.json: malformed JSON"):
+        load_results(bad)
+    big = tmp_path / "big.json"
+    big.write_text("{}" + " " * 100)
+    with pytest.raises(ResultsError, match="over the 50-byte limit"):
+        read_json_file(big, max_bytes=50)
+
+
+def test_predictions_round_trip(written):
+    records = read_predictions(written.predictions_path, discrete=True)
+    assert sorted(records) == [0, 1, 2]
+    assert all(len(v) == 8 for v in records.values())
+    first = records[0]["c00"]
+    assert set(first) == {"seed", "clip_id", "prediction", "relevance", "conditions"}
+
+
+def _write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_predictions_errors(tmp_path):
+    ok = '{"seed":0,"clip_id":"a","prediction":1,"conditions":{}}'
+    path = _write_lines(tmp_path / "p.jsonl", [ok, ok])
+    with pytest.raises(ResultsError, match=r"line 2: duplicate prediction for clip 'a', seed 0 "
+                                           r"\(first on line 1\)"):
+        read_predictions(path, discrete=True)
+    path = _write_lines(tmp_path / "p.jsonl", ['{"seed":0,"clip_id":"a","prediction":NaN,'
+                                               '"conditions":{}}'])
+    with pytest.raises(ResultsError, match=r"line 1.prediction: expected a finite number"):
+        read_predictions(path, discrete=False)
+    path = _write_lines(tmp_path / "p.jsonl", ['{"seed":0,"clip_id":"a","prediction":1.5,'
+                                               '"conditions":{}}'])
+    with pytest.raises(ResultsError, match=r"expected a class index"):
+        read_predictions(path, discrete=True)
+    path = _write_lines(tmp_path / "p.jsonl", ['{"seed":0,"clip_id":"a","prediction":1,'
+                                               '"conditions":{},"label":1}'])
+    with pytest.raises(ResultsError, match=r"line 1: fields"):
+        read_predictions(path, discrete=True)
+    path = _write_lines(tmp_path / "p.jsonl", ['{"seed":0,"clip_id":"a","prediction":1,'
+                                               '"conditions":{"drop:text":Infinity}}'])
+    with pytest.raises(ResultsError, match=r"conditions.drop:text"):
+        read_predictions(path, discrete=False)
+    path = _write_lines(tmp_path / "p.jsonl", ['{"seed":0,"clip_id":"a","prediction":1,'
+                                               '"relevance":{"text":1.5},"conditions":{}}'])
+    with pytest.raises(ResultsError, match=r"relevance.text: expected a weight in \[0, 1\]"):
+        read_predictions(path, discrete=True)
+    path = _write_lines(tmp_path / "p.jsonl", ["not json"])
+    with pytest.raises(ResultsError, match="line 1: not a JSON object"):
+        read_predictions(path, discrete=True)
+    (tmp_path / "empty.jsonl").write_text("")
+    with pytest.raises(ResultsError, match="no predictions"):
+        read_predictions(tmp_path / "empty.jsonl", discrete=True)
+
+
+def test_export_eval_results(written):
+    entries = to_eval_results(written.results, "org/sdme-sample", "https://example.org/logs")
+    assert len(entries) == 1
+    entry = entries[0]
+    assert entry["dataset"] == {"id": "org/sdme-sample", "task_id": "sdme-sample-discrete"}
+    assert entry["value"] == pytest.approx(written.results.aggregate.metrics["accuracy"].mean,
+                                           abs=1e-6)
+    assert entry["source"] == {"url": "https://example.org/logs", "name": "SDME benchmark"}
+    assert "accuracy, mean of 3 seed(s), 95% CI ±" in entry["notes"]
+    assert yaml.safe_load(yaml.safe_dump(entries)) == entries
+
+
+def test_export_model_index(written):
+    index = to_model_index(written.results, "org/sdme-sample")["model-index"]
+    assert index[0]["name"] == "toy"
+    (result,) = index[0]["results"]
+    assert result["dataset"]["type"] == "org/sdme-sample"
+    types = {m["type"]: m["value"] for m in result["metrics"]}
+    assert set(types) == {"accuracy", "macro_f1", "weighted_f1"}
+    for name, value in types.items():
+        assert value == pytest.approx(written.results.aggregate.metrics[name].mean, abs=1e-6)

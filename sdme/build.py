@@ -551,7 +551,7 @@ def _create_extractors(text_encoder: str, audio_features: str, vision_features: 
     for m in MODALITIES:
         try:
             extractors[m] = create_extractor(m, names[m], **params[m])
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, FileNotFoundError, ImportError) as exc:
             raise BuildError(f"cannot create the {m} extractor {names[m]!r}: {exc}") from exc
     return extractors
 

@@ -46,6 +46,16 @@ if [ ! -f "$venv/.sdme-complete" ]; then
   "$venv/bin/python" -m pip install -q -r "$lock" >&2
   touch "$venv/.sdme-complete"
 fi
-# Editable install of this clone (fast; re-points the shared venv at the clone being run).
-"$venv/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$repo" >&2
+# Editable install of this clone (re-points the shared venv at the clone being run), skipped when
+# the venv already runs this clone with this pyproject.toml.
+stamp="$(sha256sum "$repo/pyproject.toml" | cut -c1-12) $repo"
+if [ "$(cat "$venv/.sdme-editable" 2>/dev/null)" != "$stamp" ] \
+   || ! (cd / && "$venv/bin/python" -c "import sdme" 2>/dev/null); then
+  if ! "$venv/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$repo" \
+       >"$venv/.sdme-editable.log" 2>&1; then
+    cat "$venv/.sdme-editable.log" >&2
+    exit 1
+  fi
+  echo "$stamp" > "$venv/.sdme-editable"
+fi
 echo "$venv/bin"

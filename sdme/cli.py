@@ -129,12 +129,18 @@ def resolve_target(name_or_path: str, data_dir: str | None) -> Path:
     raise AssertionError  # unreachable
 
 
+def _rounded(value: object) -> object:
+    if isinstance(value, float):
+        return round(value, 3)
+    if isinstance(value, dict):
+        return {str(k): _rounded(v) for k, v in value.items()}
+    return value
+
+
 def _print_summary(summary: dict[str, object]) -> None:
     for key, value in summary.items():
         if isinstance(value, dict):
-            value = json.dumps(value, default=lambda v: round(v, 3) if isinstance(v, float)
-                               else str(v))
-            value = value.replace('"', "")
+            value = json.dumps(_rounded(value)).replace('"', "")
         click.echo(f"  {key + ':':<20} {value}")
 
 

@@ -140,14 +140,16 @@ def collate(rows: Sequence[Mapping[str, object]], modalities: Sequence[str] | No
             continue  # no clip has it and its size is unknown: the modality is absent
         dim = dims.pop()
         steps = max([a.shape[0] for a in arrays if a is not None] + [1])
-        feat = torch.zeros(len(rows), steps, dim, dtype=torch.float32)
-        mask = torch.zeros(len(rows), steps, dtype=torch.bool)
+        # Padded in numpy, one tensor at the end: fewer torch ops, and read-only inputs (Arrow
+        # memory) are copied rather than wrapped.
+        feat = np.zeros((len(rows), steps, dim), dtype=np.float32)
+        mask = np.zeros((len(rows), steps), dtype=bool)
         for i, array in enumerate(arrays):
             if array is not None:
-                feat[i, : array.shape[0]] = torch.from_numpy(np.ascontiguousarray(array))
+                feat[i, : array.shape[0]] = array
                 mask[i, : array.shape[0]] = True
-        features[m] = feat
-        masks[m] = mask
+        features[m] = torch.from_numpy(feat)
+        masks[m] = torch.from_numpy(mask)
     if not masks:
         raise ValueError(f"no modality features in the batch (clips {ids[:5]}...): rows need "
                          f"'<modality>_feat' keys, e.g. 'text_feat'")

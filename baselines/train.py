@@ -622,6 +622,8 @@ def fit(model: EmotionModel, train_data: object, val_data: object | None,
         for epoch in range(config.epochs):
             start = time.perf_counter()
             model.on_epoch_start(epoch)
+            if callable(getattr(train_data, "set_epoch", None)):  # streamed data reshuffles
+                train_data.set_epoch(epoch)
             record = _train_epoch(model, train_loader, optimizer, scaler, device, amp, config,
                                   epoch)
             if val_data is not None:

@@ -13,7 +13,8 @@ Stages (each timed into ``build_info.json``):
 3. **split** — speaker- and video-disjoint, label-stratified splits (``sdme.splits``), unless
    the corpus fixes its own.
 4. **write** — parquet shards ``data/<split>-NNNNN-of-NNNNN.parquet``, the dataset card
-   (``README.md``, ``sdme.card``) and ``build_info.json`` are written into a staging folder that
+   (``README.md``, ``sdme.card``) and ``build_info.json`` are written by ``sdme.writer`` (the
+   one writer of built datasets, streaming clip by clip) into a staging folder that
    replaces ``out_dir`` whole (``sdme.io.swap_in_dir``): a half-written dataset never replaces a
    good one.
 
@@ -38,12 +39,11 @@ import io
 import json
 import multiprocessing
 import os
-import shutil
 import sys
 import time
 import zipfile
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -51,25 +51,33 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sdme.io import atomic_write_bytes, atomic_write_text, swap_in_dir
+from sdme.io import atomic_write_bytes
 from sdme.relevance import compute_relevance
 from sdme.schema import ANNOTATIONS_NAME, AUDIO_DIR, CLIPS_DIR, MODALITIES, CorpusManifest, RawClip
 from sdme.splits import DEFAULT_RATIOS, SplitReport, assign_splits
+from sdme.writer import (
+    BUILD_INFO_NAME,
+    CARD_NAME,
+    DATA_DIRNAME,
+    DEFAULT_SHARD_BYTES,
+    DEFAULT_SHARD_ROWS,
+    BuiltDatasetWriter,
+)
 
 if TYPE_CHECKING:
     import datasets
 
     from sdme.features import Extractor
 
-BUILD_INFO_NAME = "build_info.json"
-CARD_NAME = "README.md"
-DATA_DIRNAME = "data"
 CACHE_FORMAT = 1
 DROP_REASONS = frozenset({"decode_failed", "empty_text", "extractor_error"})
 MISSING_REASONS = frozenset({"no_audio", "no_face"})
-DEFAULT_SHARD_ROWS = 1000
-DEFAULT_SHARD_BYTES = 256 << 20  # feature bytes per shard
-_MAX_LIST_VALUES = 2**31 - 1  # Arrow list offsets are int32
+#: Columns a built dataset may add to the required ones (``dataset_features(optional=...)``):
+#: ``score`` — continuous (multimodal) label of corpora scored rather than categorised;
+#: ``score_<m>`` — unimodal scores (CH-SIMS); ``text_tokens`` — BERT input ids, attention mask
+#: and segment ids per text step (``[text_len, 3]``, int32), as MMSA's files carry them.
+OPTIONAL_COLUMNS: tuple[str, ...] = ("score", "score_text", "score_audio", "score_vision",
+                                     "text_tokens")
 
 
 class BuildError(RuntimeError):
@@ -187,14 +195,28 @@ class BuildReport:
 
 # --- features schema ---------------------------------------------------------------------------
 
-def dataset_features(taxonomy: Sequence[str], dims: Mapping[str, int]) -> datasets.Features:
+def dataset_features(taxonomy: Sequence[str], dims: Mapping[str, int],
+                     optional: Iterable[str] = ()) -> datasets.Features:
     """The ``datasets.Features`` of a built SDME dataset.
 
     Feature sequences are ``Array2D(shape=(None, dim), dtype="float32")``: variable length,
     fixed vector size; ``datasets`` returns them as ``[T, dim]`` arrays/tensors under the numpy
     and torch formats.
+
+    Args:
+        taxonomy: Class names of ``label``.
+        dims: Feature vector size per modality.
+        optional: Names from :data:`OPTIONAL_COLUMNS` to add after the required columns.
+
+    Raises:
+        ValueError: An unknown optional column.
     """
     from datasets import Array2D, ClassLabel, Features, List, Value
+
+    optional = set(optional)
+    unknown = sorted(optional - set(OPTIONAL_COLUMNS))
+    if unknown:
+        raise ValueError(f"unknown optional column(s) {unknown}; known: {list(OPTIONAL_COLUMNS)}")
 
     spec: dict[str, Any] = {
         "clip_id": Value("string"),
@@ -217,6 +239,11 @@ def dataset_features(taxonomy: Sequence[str], dims: Mapping[str, int]) -> datase
         spec[f"{m}_feat"] = Array2D(shape=(None, int(dims[m])), dtype="float32")
     for m in MODALITIES:
         spec[f"{m}_len"] = Value("int32")
+    extra: dict[str, Any] = {name: Value("float32") for name in OPTIONAL_COLUMNS[:4]}
+    extra["text_tokens"] = Array2D(shape=(None, 3), dtype="int32")
+    for name in OPTIONAL_COLUMNS:
+        if name in optional:
+            spec[name] = extra[name]
     return Features(spec)
 
 
@@ -423,25 +450,6 @@ def _extract_all(extractors: dict[str, Extractor], raw_dir: Path, clips: Sequenc
 
 # --- writing -----------------------------------------------------------------------------------
 
-def _feature_column(arrays: Sequence[np.ndarray], dim: int, arrow_type: Any) -> Any:
-    """An ``Array2D((None, dim))`` column from ``[T_i, dim]`` arrays (one concatenation)."""
-    import pyarrow as pa
-
-    lengths = np.array([a.shape[0] for a in arrays], dtype=np.int64)
-    total = int(lengths.sum())
-    if total * dim > _MAX_LIST_VALUES:
-        raise BuildError(f"a shard would hold {total * dim} feature values, more than Arrow's "
-                         "int32 offsets allow: lower shard_rows/shard_bytes")
-    flat = (np.concatenate([a.reshape(-1) for a in arrays]) if total
-            else np.zeros(0, dtype=np.float32))
-    inner = pa.ListArray.from_arrays(
-        pa.array(np.arange(0, (total + 1) * dim, dim, dtype=np.int32)),
-        pa.array(flat.astype(np.float32, copy=False), type=pa.float32()))
-    outer = pa.ListArray.from_arrays(
-        pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)), inner)
-    return pa.ExtensionArray.from_storage(arrow_type, outer)
-
-
 def _row(clip: RawClip, taxonomy: Sequence[str], lengths: Mapping[str, int]) -> dict[str, Any]:
     row: dict[str, Any] = {
         "clip_id": clip.clip_id,
@@ -461,62 +469,24 @@ def _row(clip: RawClip, taxonomy: Sequence[str], lengths: Mapping[str, int]) -> 
     return row
 
 
-def _shard_plan(n_rows: Sequence[int], max_rows: int, max_bytes: int) -> list[tuple[int, int]]:
-    """Contiguous ``(start, stop)`` row ranges with at most ``max_rows`` rows and ``max_bytes``
-    feature bytes each (a single larger row gets a shard of its own)."""
-    plan, start, size = [], 0, 0
-    for i, nbytes in enumerate(n_rows):
-        if i > start and (i - start >= max_rows or size + nbytes > max_bytes):
-            plan.append((start, i))
-            start, size = i, 0
-        size += nbytes
-    if start < len(n_rows) or not plan:
-        plan.append((start, len(n_rows)))
-    return plan
-
-
-def _write_split(folder: Path, split: str, clips: Sequence[RawClip],
-                 results: Mapping[str, ClipResult], extractors: Mapping[str, Extractor],
-                 cache_dirs: Mapping[str, Path], keys: Mapping[str, str],
-                 features: datasets.Features, taxonomy: Sequence[str], *, shard_rows: int,
-                 shard_bytes: int) -> tuple[list[str], int]:
-    """Writes one split's shards; returns their relative paths and the in-memory size."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    schema = features.arrow_schema
+def _split_rows(clips: Sequence[RawClip], results: Mapping[str, ClipResult],
+                extractors: Mapping[str, Extractor], cache_dirs: Mapping[str, Path],
+                keys: Mapping[str, str], taxonomy: Sequence[str]) -> Iterator[dict[str, Any]]:
+    """One split's rows, for ``sdme.writer``; features are read from the cache clip by clip."""
     dims = {m: extractors[m].info.dim for m in MODALITIES}
-    row_bytes = [sum(results[c.clip_id].lengths.get(m, 0) * dims[m] * 4 for m in MODALITIES)
-                 for c in clips]
-    plan = _shard_plan(row_bytes, shard_rows, shard_bytes)
-    names, nbytes = [], 0
-    for index, (lo, hi) in enumerate(plan):
-        chunk = clips[lo:hi]
-        rows = [_row(c, taxonomy, results[c.clip_id].lengths) for c in chunk]
-        columns = {}
-        for name in schema.names:
-            if name.endswith("_feat"):
-                m = name[: -len("_feat")]
-                arrays = []
-                for c in chunk:
-                    if results[c.clip_id].lengths.get(m, 0) == 0:
-                        arrays.append(np.zeros((0, dims[m]), dtype=np.float32))
-                        continue
-                    entry = _read_cache(cache_dirs[m] / f"{c.clip_id}.npz", keys[c.clip_id],
-                                        dims[m], load=True)
-                    if entry is None or entry["status"] != "ok":
-                        raise BuildError(f"{cache_dirs[m] / (c.clip_id + '.npz')}: cached "
-                                         "features vanished or changed during the build")
-                    arrays.append(entry["features"])
-                columns[name] = _feature_column(arrays, dims[m], schema.field(name).type)
-            else:
-                columns[name] = pa.array([r[name] for r in rows], type=schema.field(name).type)
-        table = pa.Table.from_pydict(columns, schema=schema)
-        nbytes += table.nbytes
-        rel = f"{DATA_DIRNAME}/{split}-{index:05d}-of-{len(plan):05d}.parquet"
-        pq.write_table(table, folder / rel, row_group_size=100)
-        names.append(rel)
-    return names, nbytes
+    for clip in clips:
+        lengths = results[clip.clip_id].lengths
+        row = _row(clip, taxonomy, lengths)
+        for m in MODALITIES:
+            if lengths.get(m, 0) == 0:
+                row[f"{m}_feat"] = np.zeros((0, dims[m]), dtype=np.float32)
+                continue
+            path = cache_dirs[m] / f"{clip.clip_id}.npz"
+            entry = _read_cache(path, keys[clip.clip_id], dims[m], load=True)
+            if entry is None or entry["status"] != "ok":
+                raise BuildError(f"{path}: cached features vanished or changed during the build")
+            row[f"{m}_feat"] = entry["features"]
+        yield row
 
 
 # --- the build ---------------------------------------------------------------------------------
@@ -639,18 +609,12 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     t = time.perf_counter()
     dims = {m: extractors[m].info.dim for m in MODALITIES}
     features = dataset_features(manifest.taxonomy, dims)
-    staging = out_dir.with_name(f".{out_dir.name}.staging-{os.getpid()}")
-    for stale in out_dir.parent.glob(f".{out_dir.name}.staging-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    try:
-        (staging / DATA_DIRNAME).mkdir(parents=True)
-        data_files: dict[str, list[str]] = {}
-        split_bytes: dict[str, int] = {}
+    with BuiltDatasetWriter(out_dir, features, shard_rows=shard_rows,
+                            shard_bytes=shard_bytes) as writer:
         for split in assignment.present():
             members = [c for c in kept if assignment.splits[c.clip_id] == split]
-            data_files[split], split_bytes[split] = _write_split(
-                staging, split, members, results, extractors, cache_dirs, keys, features,
-                manifest.taxonomy, shard_rows=shard_rows, shard_bytes=shard_bytes)
+            writer.write_split(split, _split_rows(members, results, extractors, cache_dirs, keys,
+                                                  manifest.taxonomy))
         timings["write"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t_start
 
@@ -680,7 +644,7 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                                "missing (length 0, empty sequence)",
             },
             "split": assignment.report.to_dict(),
-            "data_files": data_files,
+            "data_files": writer.data_files,
             "dropped": [e.to_dict() for e in events if e.action == "dropped"],
             "missing": [e.to_dict() for e in events if e.action == "missing"],
             "build": {"device": device, "workers": workers, "seed": seed, "fps": fps,
@@ -690,15 +654,8 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                                     if r.lengths)},
             "timings": {k: round(v, 3) for k, v in timings.items()},
         }
-        atomic_write_text(staging / BUILD_INFO_NAME,
-                          json.dumps(info, indent=2, ensure_ascii=False) + "\n")
-        atomic_write_text(staging / CARD_NAME,
-                          render_card(manifest=manifest, features=features, build_info=info,
-                                      split_bytes=split_bytes))
-        swap_in_dir(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        writer.commit(info, render_card(manifest=manifest, features=features, build_info=info,
+                                        split_bytes=writer.split_bytes))
 
     report = BuildReport(
         out_dir=out_dir, corpus=f"{manifest.name} {manifest.version}", raw_clips=len(clips),
@@ -711,5 +668,6 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     return report
 
 
-__all__ = ["BUILD_INFO_NAME", "BuildError", "BuildReport", "ClipEvent", "DROP_REASONS",
-           "MISSING_REASONS", "build", "dataset_features", "extract_clip", "resolve_device"]
+__all__ = ["BUILD_INFO_NAME", "CARD_NAME", "DATA_DIRNAME", "DROP_REASONS", "MISSING_REASONS",
+           "OPTIONAL_COLUMNS", "BuildError", "BuildReport", "ClipEvent", "build",
+           "dataset_features", "extract_clip", "resolve_device"]

@@ -38,14 +38,34 @@ FIELD_DOCS: dict[str, str] = {
     "deviation": "How many modalities have `label_<m>` != `label` (0-3); null without votes.",
     "{m}_feat": "{m} features, `[{m}_len, dim]` float32 (see Dataset creation).",
     "{m}_len": "Rows of `{m}_feat`; 0 when the modality is missing for this clip.",
+    # Optional columns (sdme.build.OPTIONAL_COLUMNS).
+    "score": "Continuous sentiment score of the clip, on the corpus's scale (see Annotations); "
+             "`label` is derived from it.",
+    "score_{m}": "Sentiment score annotators gave from the {m} alone (see Annotations).",
+    "text_tokens": "BERT input per text step: token id, attention mask, segment id "
+                   "(`[text_len, 3]`).",
 }
 
 
-def _field_doc(name: str) -> str:
-    if name in FIELD_DOCS:
-        return FIELD_DOCS[name]
+#: Card sections a producer other than ``sdme build`` may replace (``render_card(sections=...)``).
+SECTIONS: tuple[str, ...] = ("description", "creation", "annotations", "limitations", "license")
+
+
+#: Field docs of the relevance fields when they come from unimodal scores (``sdme.scores``).
+SCORE_FIELD_DOCS: dict[str, str] = {
+    "label_{m}": "Class of `score_{m}` by the label rule (see Annotations); null without it.",
+    "relevance_{m}": "1 - abs(`score_{m}` - `score`) / score range, clipped to [0, 1]; null "
+                     "without `score_{m}`.",
+    "deviation": "How many modalities have `label_<m>` != `label` (0-3); null without unimodal "
+                 "scores.",
+}
+
+
+def _field_doc(name: str, docs: Mapping[str, str] = FIELD_DOCS) -> str:
+    if name in docs:
+        return docs[name]
     for m in MODALITIES:
-        for pattern, doc in FIELD_DOCS.items():
+        for pattern, doc in docs.items():
             if "{m}" in pattern and pattern.format(m=m) == name:
                 return doc.format(m=m)
     return ""
@@ -101,7 +121,8 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def render_card(*, manifest: CorpusManifest, features: datasets.Features,
-                build_info: Mapping[str, Any], split_bytes: Mapping[str, int]) -> str:
+                build_info: Mapping[str, Any], split_bytes: Mapping[str, int],
+                sections: Mapping[str, str] | None = None) -> str:
     """The full ``README.md`` of a built dataset.
 
     Args:
@@ -109,7 +130,15 @@ def render_card(*, manifest: CorpusManifest, features: datasets.Features,
         features: The dataset's features (``sdme.build.dataset_features``).
         build_info: The provenance record written beside the card.
         split_bytes: In-memory Arrow size of each split.
+        sections: Replacement bodies for the sections that describe how a dataset *not* built
+            from a raw corpus by ``sdme build`` came about (the synthetic corpus, imported
+            feature releases): any of ``"description"`` (the paragraph after the corpus
+            description), ``"creation"``, ``"annotations"``, ``"limitations"``, ``"license"``.
     """
+    sections = dict(sections or {})
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        raise ValueError(f"unknown card section(s) {unknown}; known: {list(SECTIONS)}")
     meta = card_metadata(manifest=manifest, features=features, build_info=build_info,
                          split_bytes=split_bytes)
     header = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=100)
@@ -123,16 +152,19 @@ def render_card(*, manifest: CorpusManifest, features: datasets.Features,
                    split["speakers"].get(s, "?"), split["videos"].get(s, "?")]
                   for s, n in counts["splits"].items()]
     field_rows = []
+    docs = dict(FIELD_DOCS)
+    if (info.get("relevance") or {}).get("source") == "unimodal_scores":
+        docs.update(SCORE_FIELD_DOCS)
     for f in meta["dataset_info"]["features"]:
         dtype = f.get("dtype", f.get("list"))
         if isinstance(dtype, dict) and "array2_d" in dtype:
             shape = dtype["array2_d"]["shape"]
-            dtype = f"Array2D([None, {shape[1]}], float32)"
+            dtype = f"Array2D([None, {shape[1]}], {dtype['array2_d'].get('dtype', 'float32')})"
         elif isinstance(dtype, dict) and "class_label" in dtype:
             dtype = f"ClassLabel({len(dtype['class_label']['names'])} classes)"
         elif "list" in f:
             dtype = f"list of {dtype}"
-        field_rows.append([f"`{f['name']}`", dtype, _field_doc(f["name"])])
+        field_rows.append([f"`{f['name']}`", dtype, _field_doc(f["name"], docs)])
     extractor_rows = [[m, f"`{e['name']}` v{e['version']}", e["dim"],
                        ", ".join(f"{k}={v}" for k, v in e["params"].items())]
                       for m, e in info["extractors"].items()]
@@ -158,6 +190,44 @@ def render_card(*, manifest: CorpusManifest, features: datasets.Features,
             f"{split['max_label_gap']:.3f}); seed {split['seed']}.")
     description = manifest.description or f"The {name} corpus."
 
+    bodies = {
+        "description": f"""\
+This is the **built** form of the raw corpus `{name}` version {source['version']} (manifest
+sha256 `{source['fingerprint'][:16]}…`), made by the SDME toolkit {info['sdme_version']}
+(`sdme build`). Each row is one clip with its transcript, its multimodal emotion label, the
+per-modality *relevance* annotations of SDME (does the text, the voice, the face express the
+clip's emotion?) and pre-extracted text, audio and vision feature sequences, ready for
+multimodal emotion recognition under semantic deviation.""",
+        "creation": f"""\
+Built from the raw corpus (`sdme.json`, `annotations.csv`, `clips/<clip_id>.mp4`) by these
+feature extractors (`sdme.features`; full parameters and fingerprints in `build_info.json`):
+
+{_table(["modality", "extractor", "dim", "parameters"], extractor_rows)}""",
+        "annotations": """\
+Relevance fields (`sdme.relevance`), for each modality m in text, audio, vision, derived from the
+labels annotators gave when shown that modality alone (`votes_m`: transcript only, audio only,
+muted video):
+
+- `label_m`: the most frequent vote (ties favour the clip label, then taxonomy order);
+- `relevance_m`: the share of `votes_m` equal to `label`, in [0, 1];
+- `deviation`: how many modalities have `label_m` different from `label` (0-3).
+
+A clip or corpus without unimodal votes has these fields null: they are never invented.""",
+        "limitations": f"""\
+- The corpus is small: {counts['rows']} clips from {sum(split['speakers'].values())} speakers.
+  Scores on it have wide confidence intervals and do not transfer to other speakers, languages
+  or recording conditions without evidence.
+- Emotion labels are the annotators' perception of expressed emotion, not the speakers' felt
+  emotion; the taxonomy forces one category per clip.
+- Features come from pre-trained models with their own biases: face detection (MTCNN) and text
+  encoders are known to work less well for some demographic groups, lighting conditions and
+  languages. A missing face or audio track is recorded (`*_len` = 0), not imputed.
+- The clips show people's faces and voices: use them only as the corpus license allows, and do
+  not use the data to identify people.""",
+        "license": f"""\
+{manifest.license} (the license of the source corpus `{name}`; the features are derived data).""",
+    }
+    bodies.update(sections)
     return f"""---
 {header}---
 
@@ -167,12 +237,7 @@ def render_card(*, manifest: CorpusManifest, features: datasets.Features,
 
 {description}
 
-This is the **built** form of the raw corpus `{name}` version {source['version']} (manifest
-sha256 `{source['fingerprint'][:16]}…`), made by the SDME toolkit {info['sdme_version']}
-(`sdme build`). Each row is one clip with its transcript, its multimodal emotion label, the
-per-modality *relevance* annotations of SDME (does the text, the voice, the face express the
-clip's emotion?) and pre-extracted text, audio and vision feature sequences, ready for
-multimodal emotion recognition under semantic deviation.
+{bodies['description']}
 
 ```python
 import datasets
@@ -188,10 +253,7 @@ ds = ds.with_format("torch")                         # feature columns become [T
 
 ## Dataset creation
 
-Built from the raw corpus (`sdme.json`, `annotations.csv`, `clips/<clip_id>.mp4`) by these
-feature extractors (`sdme.features`; full parameters and fingerprints in `build_info.json`):
-
-{_table(["modality", "extractor", "dim", "parameters"], extractor_rows)}
+{bodies['creation']}
 
 **Splits.** {split_text}
 
@@ -208,32 +270,15 @@ Annotation protocol, as the corpus manifest records it:
 
 {protocol_text}
 
-Relevance fields (`sdme.relevance`), for each modality m in text, audio, vision, derived from the
-labels annotators gave when shown that modality alone (`votes_m`: transcript only, audio only,
-muted video):
-
-- `label_m`: the most frequent vote (ties favour the clip label, then taxonomy order);
-- `relevance_m`: the share of `votes_m` equal to `label`, in [0, 1];
-- `deviation`: how many modalities have `label_m` different from `label` (0-3).
-
-A clip or corpus without unimodal votes has these fields null: they are never invented.
+{bodies['annotations']}
 
 ## Bias, risks and limitations
 
-- The corpus is small: {counts['rows']} clips from {sum(split['speakers'].values())} speakers.
-  Scores on it have wide confidence intervals and do not transfer to other speakers, languages
-  or recording conditions without evidence.
-- Emotion labels are the annotators' perception of expressed emotion, not the speakers' felt
-  emotion; the taxonomy forces one category per clip.
-- Features come from pre-trained models with their own biases: face detection (MTCNN) and text
-  encoders are known to work less well for some demographic groups, lighting conditions and
-  languages. A missing face or audio track is recorded (`*_len` = 0), not imputed.
-- The clips show people's faces and voices: use them only as the corpus license allows, and do
-  not use the data to identify people.
+{bodies['limitations']}
 
 ## License
 
-{manifest.license} (the license of the source corpus `{name}`; the features are derived data).
+{bodies['license']}
 
 ## Citation
 
@@ -249,4 +294,4 @@ def _count_events(events: list[Mapping[str, Any]]) -> str:
     return ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
 
 
-__all__ = ["card_metadata", "render_card"]
+__all__ = ["SECTIONS", "card_metadata", "render_card"]

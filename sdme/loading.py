@@ -4,12 +4,16 @@ A built dataset is a plain Hugging Face file-based dataset (parquet shards plus 
 YAML names the splits and features), so this is a thin layer over ``datasets.load_dataset``
 (https://huggingface.co/docs/datasets/loading#local-and-remote-files) that finds the folder,
 explains what to do when it is absent, and offers helpers that read feature sizes and the label
-taxonomy from the dataset itself rather than from constants.
+taxonomy from the dataset itself rather than from constants. :class:`ParquetRows` streams one
+split straight from the parquet shards with a windowed shuffle, for training on datasets whose
+memory-mapped Arrow copy should not be mapped whole into the process (``benchmarks/
+bench_loader.py`` measures both paths).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -127,4 +131,125 @@ def taxonomy(dataset: datasets.Dataset | datasets.DatasetDict) -> list[str]:
     return list(names)
 
 
-__all__ = ["feature_dims", "load_dataset", "resolve_built", "taxonomy"]
+class ParquetRows:
+    """One split of a built dataset, streamed from its parquet shards in bounded memory.
+
+    ``load_dataset`` memory-maps an Arrow copy of the dataset, so a shuffled epoch maps every
+    page of it into the process (file-backed, reclaimable, but counted in its RSS: the whole
+    dataset by the end of an epoch). This reader instead decodes parquet row groups on demand:
+    each ``iter()`` is one epoch that visits the row groups in a seeded random order, ``window``
+    row groups at a time, and yields the rows of a window in a seeded random order (a windowed
+    shuffle, as in tf.data or WebDataset). Memory holds one window (``window`` x the writer's
+    row-group size, 100 rows by default). Successive epochs use successive shuffles (or the one
+    :meth:`set_epoch` names); the sequence is fixed by ``seed``.
+
+    Rows are dicts in the form ``dataset.with_format("numpy")`` gives: feature columns are
+    ``[T, dim]`` float32 arrays, the other columns Python values. Pass the object as training
+    data to ``baselines.train.fit`` (it is re-iterable, not a one-shot iterator). Under a
+    ``torch`` DataLoader with several workers, each worker reads its own share of the row
+    groups.
+
+    Args:
+        name_or_path: Built dataset name or folder (see :func:`resolve_built`).
+        split: ``train``, ``validation`` or ``test``.
+        shuffle: Shuffle row groups and rows within each window (False: file order).
+        seed: Seed of the shuffles.
+        window: Row groups decoded and mixed at a time.
+        columns: Columns to read (default: all).
+        data_dir: The SDME data folder.
+
+    Raises:
+        FileNotFoundError: No such dataset or shard.
+        KeyError: No such split.
+    """
+
+    def __init__(self, name_or_path: str | os.PathLike, split: str, *, shuffle: bool = True,
+                 seed: int = 0, window: int = 8, columns: list[str] | None = None,
+                 data_dir: str | os.PathLike | None = None) -> None:
+        import json
+
+        import pyarrow.parquet as pq
+
+        if window < 1:
+            raise ValueError("window must be >= 1")
+        root = resolve_built(name_or_path, data_dir)
+        info_path = root / BUILD_INFO_NAME
+        if not info_path.is_file():
+            raise FileNotFoundError(f"{root}: not a built SDME dataset (no {BUILD_INFO_NAME})")
+        files = json.loads(info_path.read_text(encoding="utf-8")).get("data_files") or {}
+        if split not in files:
+            raise KeyError(f"{root}: no split {split!r} (splits: {', '.join(files)})")
+        self.paths = [root / p for p in files[split]]
+        self.groups: list[tuple[int, int]] = []
+        self._rows = 0
+        for i, path in enumerate(self.paths):
+            meta = pq.ParquetFile(path).metadata
+            self.groups += [(i, g) for g in range(meta.num_row_groups)]
+            self._rows += meta.num_rows
+        self.shuffle, self.seed, self.window, self.columns = shuffle, seed, window, columns
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return self._rows
+
+    def set_epoch(self, epoch: int) -> None:
+        """Makes the next ``iter()`` epoch ``epoch`` (the trainer calls it before each epoch,
+        so that DataLoader workers, which iterate copies, reshuffle too)."""
+        self.epoch = int(epoch)
+
+    def _order(self, epoch: int) -> list[tuple[int, int]]:
+        import numpy as np
+
+        groups = list(self.groups)
+        if self.shuffle:
+            order = np.random.default_rng([self.seed, epoch]).permutation(len(groups))
+            groups = [groups[i] for i in order]
+        try:
+            from torch.utils.data import get_worker_info
+        except ImportError:  # pragma: no cover - torch is a dependency
+            return groups
+        worker = get_worker_info()
+        return groups if worker is None else groups[worker.id::worker.num_workers]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        import numpy as np
+        import pyarrow.parquet as pq
+
+        epoch, self.epoch = self.epoch, self.epoch + 1
+        rng = np.random.default_rng([self.seed, epoch, 1])
+        files: dict[int, Any] = {}
+        order = self._order(epoch)
+        for start in range(0, len(order), self.window):
+            rows: list[dict[str, Any]] = []
+            for f, g in order[start: start + self.window]:
+                if f not in files:
+                    files[f] = pq.ParquetFile(self.paths[f])
+                rows += _table_rows(files[f].read_row_group(g, columns=self.columns))
+            if self.shuffle:
+                rows = [rows[i] for i in rng.permutation(len(rows))]
+            yield from rows
+
+
+def _table_rows(table: Any) -> list[dict[str, Any]]:
+    """Rows of an Arrow table; list-of-list (``Array2D``) columns become ``[T, dim]`` arrays."""
+    import pyarrow as pa
+
+    columns: dict[str, list[Any]] = {}
+    for name in table.column_names:
+        column = table.column(name).combine_chunks()
+        storage = getattr(column, "storage", column)
+        if pa.types.is_list(storage.type) and pa.types.is_list(storage.type.value_type):
+            inner = storage.flatten()
+            values = inner.flatten().to_numpy(zero_copy_only=False)
+            width = inner.value_lengths().to_numpy(zero_copy_only=False)
+            dim = int(width[0]) if len(width) else 0
+            starts = storage.offsets.to_numpy()
+            matrix = values.reshape(-1, dim) if dim else values.reshape(0, 0)
+            columns[name] = [matrix[starts[r]: starts[r + 1]] for r in range(len(storage))]
+        else:
+            columns[name] = column.to_pylist()
+    return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(),
+                                                                       strict=True)]
+
+
+__all__ = ["ParquetRows", "feature_dims", "load_dataset", "resolve_built", "taxonomy"]

@@ -11,7 +11,12 @@ problem, each naming the file and, where there is one, the row, column and clip:
 - features: vectors of the card's size, no NaN/inf, ``<m>_len`` equal to the sequence's rows,
   length 0 exactly for the modalities ``build_info.json`` records as missing;
 - labels and votes inside the taxonomy; relevance fields equal to what ``sdme.relevance``
-  computes from the stored votes;
+  computes from the stored votes — or, for a dataset whose ``build_info.json`` says its relevance
+  comes from unimodal scores (``relevance.source == "unimodal_scores"``), what
+  ``sdme.scores.score_relevance`` computes from ``score`` and ``score_<m>``; ``label`` equal to
+  the discretised ``score`` where ``build_info.json`` records a ``label_rule``;
+- optional columns (``sdme.build.OPTIONAL_COLUMNS``) of the right type; ``text_tokens`` with
+  ``text_len`` rows;
 - no duplicate clip, no dropped clip present, and no speaker or source video in two splits
   (a warning instead of an error when the corpus fixed its own splits).
 """
@@ -27,9 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from sdme.build import BUILD_INFO_NAME, CARD_NAME, dataset_features
+from sdme.build import BUILD_INFO_NAME, CARD_NAME, OPTIONAL_COLUMNS, dataset_features
 from sdme.relevance import compute_relevance
 from sdme.schema import MODALITIES, SPLITS, RawClip
+from sdme.scores import discretise, score_relevance
 
 _REQUIRED_INFO = ("sdme_version", "source", "extractors", "counts", "split", "dropped",
                   "missing", "timings")
@@ -174,8 +180,20 @@ def _check_features(path: Path, offset: int, batch: Any, clip_ids: list[str], m:
                         clip_id=cid))
 
 
+def _check_tokens(path: Path, offset: int, batch: Any, clip_ids: list[str],
+                  problems: list[Problem]) -> None:
+    """``text_tokens`` has one row per text step."""
+    rows = _storage(batch.column("text_tokens")).value_lengths().fill_null(0).to_numpy(
+        zero_copy_only=False)
+    lengths = batch.column("text_len").to_numpy(zero_copy_only=False)
+    for r in np.flatnonzero(rows != lengths):
+        problems.append(Problem(str(path), f"text_tokens has {int(rows[r])} row(s) but text_len "
+                                f"is {int(lengths[r])}", row=offset + int(r),
+                                column="text_tokens", clip_id=clip_ids[r]))
+
+
 def _check_row(path: Path, row_index: int, row: dict[str, Any], taxonomy: list[str],
-               problems: list[Problem]) -> None:
+               problems: list[Problem], scales: dict[str, str | None] | None = None) -> None:
     add = problems.append
     cid = row["clip_id"]
     known = set(taxonomy)
@@ -195,7 +213,20 @@ def _check_row(path: Path, row_index: int, row: dict[str, Any], taxonomy: list[s
                    votes_text=tuple(row["votes_text"] or ()),
                    votes_audio=tuple(row["votes_audio"] or ()),
                    votes_vision=tuple(row["votes_vision"] or ()))
-    expected = compute_relevance(clip, taxonomy).as_row()
+    scales = scales or {}
+    if scales.get("label") and row.get("score") is not None:
+        want = discretise(row["score"], scales["label"])
+        if want not in taxonomy or taxonomy.index(want) != int(label):
+            add(Problem(str(path), f"label {taxonomy[int(label)]!r} does not follow from score "
+                        f"{row['score']!r} by the {scales['label']} rule (gives {want!r})",
+                        row=row_index, column="label", clip_id=cid))
+    if scales.get("relevance") and row.get("score") is not None:
+        unimodal = {m: row.get(f"score_{m}") for m in MODALITIES}
+        expected = score_relevance(row["score"], unimodal, scales["relevance"]).as_row()
+        source = "the stored scores"
+    else:
+        expected = compute_relevance(clip, taxonomy).as_row()
+        source = "the stored votes"
     for column, want in expected.items():
         have = row[column]
         if isinstance(want, float) and have is not None:
@@ -203,7 +234,7 @@ def _check_row(path: Path, row_index: int, row: dict[str, Any], taxonomy: list[s
         else:
             same = have == want
         if not same:
-            add(Problem(str(path), f"is {have!r} but the stored votes give {want!r}",
+            add(Problem(str(path), f"is {have!r} but {source} give {want!r}",
                         row=row_index, column=column, clip_id=cid))
     for column in ("clip_id", "video_id", "speaker_id"):
         if not row[column]:
@@ -270,7 +301,8 @@ def validate_built(path: str | Path) -> list[Problem]:
             dims[m] = int(shape[1])
     if len(dims) < len(MODALITIES):
         return problems
-    expected = dataset_features(taxonomy, dims)
+    optional = [name for name in OPTIONAL_COLUMNS if name in card_features]
+    expected = dataset_features(taxonomy, dims, optional)
     for name, feature in expected.items():
         if name not in card_features:
             add(Problem(str(readme), "required feature missing", column=name))
@@ -281,6 +313,7 @@ def validate_built(path: str | Path) -> list[Problem]:
     missing: set[tuple[str, str]] = set()
     dropped: set[str] = set()
     corpus_split = False
+    scales: dict[str, str | None] = {}  # score scales of label and relevance rules, if any
     if info is not None:
         for m in MODALITIES:
             ext = (info.get("extractors") or {}).get(m) or {}
@@ -293,6 +326,10 @@ def validate_built(path: str | Path) -> list[Problem]:
         missing = {(e.get("clip_id"), e.get("modality")) for e in info.get("missing") or []}
         dropped = {e.get("clip_id") for e in info.get("dropped") or []}
         corpus_split = (info.get("split") or {}).get("policy") == "corpus"
+        relevance_info = info.get("relevance") or {}
+        if relevance_info.get("source") == "unimodal_scores":
+            scales["relevance"] = relevance_info.get("scale")
+        scales["label"] = (info.get("label_rule") or {}).get("scale")
 
     files = _split_files(root, card, problems)
     expected_schema = expected.arrow_schema
@@ -300,7 +337,7 @@ def validate_built(path: str | Path) -> list[Problem]:
     seen_clips: dict[str, str] = {}
     speaker_splits: dict[str, set[str]] = {}
     video_splits: dict[str, set[str]] = {}
-    scalar_columns = [n for n in expected if not n.endswith("_feat")]
+    scalar_columns = [n for n, f in expected.items() if not isinstance(f, datasets.Array2D)]
     for split, shard_paths in files.items():
         rows_per_split[split] = 0
         for shard in shard_paths:
@@ -336,7 +373,9 @@ def validate_built(path: str | Path) -> list[Problem]:
                                     row=r, column="clip_id", clip_id=cid))
                     speaker_splits.setdefault(row["speaker_id"], set()).add(split)
                     video_splits.setdefault(row["video_id"], set()).add(split)
-                    _check_row(shard, r, row, taxonomy, problems)
+                    _check_row(shard, r, row, taxonomy, problems, scales)
+                if "text_tokens" in expected:
+                    _check_tokens(shard, offset, batch, clip_ids, problems)
                 for m in MODALITIES:
                     _check_features(shard, offset, batch, clip_ids, m, dims[m], missing,
                                     problems)

@@ -1,0 +1,591 @@
+"""``sdme synth``: a synthetic SDME corpus with controlled semantic deviation, written built.
+
+What it is for: testing models, the trainer and the benchmark under known conditions — how
+often each modality deviates from the clip's emotion, how imbalanced the classes are, how noisy
+and how long the feature sequences are — with ground-truth relevance, at any scale (a
+CMU-MOSEI-sized corpus is generated in bounded memory). It is not emotion data: no model
+trained on it learns anything about people.
+
+Generative process (every random draw comes from ``numpy.random.default_rng`` seeded by
+``(seed, stream, index...)``, so a seed fixes the corpus and a clip's content does not depend on
+how the clips are chunked):
+
+1. **Speakers and videos.** Clips are grouped into videos (1 + Poisson(``clips_per_video`` - 1)
+   clips each) and videos into speakers (1 + Poisson(``videos_per_speaker`` - 1) videos each),
+   in order, until there are ``n`` clips. Each clip gets a start time (durations uniform in
+   2–10 s, back to back within its video).
+2. **True emotion.** ``label`` ~ the class prior: explicit ``class_weights``, or a Zipf law
+   p_k ∝ (k + 1)^-``imbalance`` over the taxonomy order (``imbalance`` = 0: balanced; 1: the
+   first class is 7x as frequent as the seventh of seven).
+3. **Expressed emotion per modality.** Modality m expresses the true emotion, or with
+   probability ``deviation_rate[m]`` another one, uniform over the other classes (a
+   semantically irrelevant signal). With probability ``missing_rate`` a modality is missing
+   (length 0; never all three), as a clip without a face or an audio track would be.
+4. **Unimodal votes.** ``annotators`` simulated annotators per present modality each vote the
+   expressed emotion with probability ``annotator_accuracy``, else a uniformly drawn other
+   class. ``label_<m>``, ``relevance_<m>`` and ``deviation`` are then computed from the votes by
+   ``sdme.relevance`` like any corpus's. With the defaults (one annotator, accuracy 1) they are
+   the ground truth: ``label_<m>`` is the expressed emotion and ``relevance_<m>`` is 1.0 when
+   it equals ``label``, else 0.0.
+5. **Features.** Modality m has a prototype direction per class (random unit vectors times
+   ``separation``, drawn once per seed) and each speaker a style offset (a random direction of
+   norm ``speaker_effect``). A clip's sequence has a length uniform in ``seq_len[m]`` and step
+   t = prototype[expressed] + speaker offset + ``noise`` · z_t, where z is a smooth random walk
+   around 0: an AR(1) process z_0 = e_0, z_t = ρ z_{t-1} + sqrt(1 - ρ²) e_t with e ~ N(0, I)
+   and ρ = ``smoothness`` (unit variance at every step).
+6. **Splits.** Speaker- and video-disjoint, stratified by label (``sdme.splits``).
+
+Rows are generated ``chunk_size`` clips at a time and streamed to parquet shards
+(``sdme.writer``); the dataset card says the corpus is synthetic and records every parameter.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sdme.relevance import compute_relevance
+from sdme.schema import DEFAULT_TAXONOMY, MODALITIES, CorpusManifest, RawClip
+from sdme.splits import DEFAULT_RATIOS, assign_splits
+
+GENERATOR_NAME = "sdme-synth"
+GENERATOR_VERSION = "1"
+LICENSE = "CC0-1.0"
+#: CMU-MOSEI's feature sizes in MMSA's files (BERT text, COVAREP audio, Facet vision) and its
+#: padded sequence lengths (text 50 tokens, audio 500 and vision 375 frames in MMSA's configs).
+MOSEI_DIMS: dict[str, int] = {"text": 768, "audio": 74, "vision": 35}
+MOSEI_SEQ_LEN: dict[str, tuple[int, int]] = {"text": (10, 50), "audio": (100, 500),
+                                             "vision": (75, 375)}
+MOSEI_CLIPS = 23_453
+
+# Independent random streams (the second entry of every seed tuple).
+_STREAM_META, _STREAM_PROTOTYPES, _STREAM_SPEAKERS, _STREAM_FEATURES = 0, 1, 2, 3
+
+
+class SynthError(ValueError):
+    """Invalid generator parameters."""
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Parameters of the synthetic corpus (module docstring).
+
+    Attributes:
+        n: Number of clips.
+        taxonomy: Emotion categories, in ClassLabel order.
+        imbalance: Zipf exponent of the class prior (0: balanced).
+        class_weights: Explicit class prior (one weight per class; overrides ``imbalance``).
+        deviation_rate: Probability, per modality, that it expresses another emotion.
+        missing_rate: Probability that a modality is missing from a clip.
+        noise: Scale of the random walk added to the prototype.
+        separation: Norm of the class prototypes.
+        smoothness: AR(1) coefficient ρ of the random walk, in [0, 1).
+        speaker_effect: Norm of each speaker's style offset.
+        seq_len: Inclusive (min, max) sequence length per modality.
+        dims: Feature size per modality.
+        annotators: Simulated annotators per modality.
+        annotator_accuracy: Probability that an annotator votes the expressed emotion.
+        clips_per_video: Mean clips per video.
+        videos_per_speaker: Mean videos per speaker.
+        split_ratios: Target share of clips per split.
+        seed: Seed of everything.
+    """
+
+    n: int = 1000
+    taxonomy: tuple[str, ...] = DEFAULT_TAXONOMY
+    imbalance: float = 1.0
+    class_weights: tuple[float, ...] | None = None
+    deviation_rate: Mapping[str, float] = field(
+        default_factory=lambda: {m: 0.2 for m in MODALITIES})
+    missing_rate: float = 0.0
+    noise: float = 1.0
+    separation: float = 2.0
+    smoothness: float = 0.9
+    speaker_effect: float = 0.5
+    seq_len: Mapping[str, tuple[int, int]] = field(default_factory=lambda: dict(MOSEI_SEQ_LEN))
+    dims: Mapping[str, int] = field(default_factory=lambda: dict(MOSEI_DIMS))
+    annotators: int = 1
+    annotator_accuracy: float = 1.0
+    clips_per_video: float = 7.0
+    videos_per_speaker: float = 3.0
+    split_ratios: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_RATIOS))
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise SynthError("invalid synth parameters: " + "; ".join(problems))
+
+    def problems(self) -> list[str]:
+        out = []
+        k = len(self.taxonomy)
+        if self.n < 3:
+            out.append(f"n must be >= 3 (one clip per split at least), got {self.n}")
+        if k < 2 or len(set(self.taxonomy)) != k:
+            out.append(f"taxonomy needs >= 2 distinct classes, got {list(self.taxonomy)}")
+        if self.class_weights is not None and (
+                len(self.class_weights) != k or min(self.class_weights) < 0
+                or sum(self.class_weights) <= 0):
+            out.append(f"class_weights needs {k} non-negative weights, not all 0, got "
+                       f"{list(self.class_weights)}")
+        if self.imbalance < 0:
+            out.append(f"imbalance must be >= 0, got {self.imbalance}")
+        for name, mapping in (("deviation_rate", self.deviation_rate), ("seq_len", self.seq_len),
+                              ("dims", self.dims)):
+            if set(mapping) != set(MODALITIES):
+                out.append(f"{name} needs exactly the modalities {list(MODALITIES)}, got "
+                           f"{sorted(mapping)}")
+        if out:
+            return out
+        for m in MODALITIES:
+            if not 0 <= self.deviation_rate[m] <= 1:
+                out.append(f"deviation_rate[{m}] must be in [0, 1]")
+            lo, hi = self.seq_len[m]
+            if not 1 <= lo <= hi:
+                out.append(f"seq_len[{m}] must be 1 <= min <= max, got ({lo}, {hi})")
+            if self.dims[m] < 1:
+                out.append(f"dims[{m}] must be >= 1")
+        for name in ("missing_rate", "annotator_accuracy"):
+            if not 0 <= getattr(self, name) <= 1:
+                out.append(f"{name} must be in [0, 1]")
+        if not 0 <= self.smoothness < 1:
+            out.append(f"smoothness must be in [0, 1), got {self.smoothness}")
+        for name in ("noise", "separation", "speaker_effect"):
+            if getattr(self, name) < 0:
+                out.append(f"{name} must be >= 0")
+        if self.annotators < 1:
+            out.append("annotators must be >= 1")
+        if self.clips_per_video < 1 or self.videos_per_speaker < 1:
+            out.append("clips_per_video and videos_per_speaker must be >= 1")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["taxonomy"] = list(self.taxonomy)
+        data["class_weights"] = list(self.class_weights) if self.class_weights else None
+        for key in ("deviation_rate", "dims", "split_ratios"):
+            data[key] = {m: getattr(self, key)[m] for m in getattr(self, key)}
+        data["seq_len"] = {m: list(self.seq_len[m]) for m in self.seq_len}
+        return data
+
+    def fingerprint(self) -> str:
+        """sha256 of the canonical parameter JSON (with the generator version)."""
+        blob = json.dumps({"generator": GENERATOR_NAME, "version": GENERATOR_VERSION,
+                           "config": self.to_dict()}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def class_prior(self) -> np.ndarray:
+        if self.class_weights is not None:
+            weights = np.asarray(self.class_weights, dtype=np.float64)
+        else:
+            weights = (np.arange(len(self.taxonomy)) + 1.0) ** -self.imbalance
+        return weights / weights.sum()
+
+
+# --- parsing helpers for the command line --------------------------------------------------------
+
+def parse_modality_values(text: str, kind: type = float) -> dict[str, Any]:
+    """``"0.2"`` (every modality) or ``"text=0.1,audio=0.3,vision=0.2"`` to a mapping.
+
+    With ``kind=tuple``, values are ranges ``min:max`` (or one number for a fixed length).
+
+    Raises:
+        SynthError: an unknown modality, a modality left out, or a malformed value.
+    """
+    def value(raw: str) -> Any:
+        raw = raw.strip()
+        try:
+            if kind is tuple:
+                lo, _, hi = raw.partition(":")
+                return (int(lo), int(hi or lo))
+            return kind(raw)
+        except ValueError:
+            raise SynthError(f"malformed value {raw!r} in {text!r}") from None
+
+    if "=" not in text:
+        single = value(text)
+        return {m: single for m in MODALITIES}
+    out = {}
+    for part in text.split(","):
+        name, sep, raw = part.partition("=")
+        name = name.strip()
+        if not sep or name not in MODALITIES:
+            raise SynthError(f"{part.strip()!r} in {text!r}: expected <modality>=<value> with "
+                             f"modality in {', '.join(MODALITIES)}")
+        out[name] = value(raw)
+    missing = [m for m in MODALITIES if m not in out]
+    if missing:
+        raise SynthError(f"{text!r} leaves out {', '.join(missing)}")
+    return out
+
+
+# --- the clip plan (metadata only; cheap to hold for every clip) --------------------------------
+
+@dataclass(frozen=True)
+class ClipPlan:
+    """Everything about one clip but its features."""
+
+    index: int
+    clip: RawClip
+    speaker: int
+    expressed: dict[str, int]
+    lengths: dict[str, int]
+
+
+def _other_class(rng: np.random.Generator, k: int, avoid: int) -> int:
+    return (avoid + 1 + int(rng.integers(k - 1))) % k
+
+
+def plan_clips(config: SynthConfig) -> list[ClipPlan]:
+    """Speakers, videos, labels, expressed emotions, votes and lengths of every clip."""
+    rng = np.random.default_rng([config.seed, _STREAM_META])
+    k = len(config.taxonomy)
+    prior = config.class_prior()
+    labels = rng.choice(k, size=config.n, p=prior)
+    plans: list[ClipPlan] = []
+    speaker = 0
+    while len(plans) < config.n:
+        n_videos = 1 + int(rng.poisson(config.videos_per_speaker - 1))
+        for v in range(n_videos):
+            video_id = f"syn_s{speaker:05d}_v{v:02d}"
+            n_clips = 1 + int(rng.poisson(config.clips_per_video - 1))
+            start = 0.0
+            for _ in range(n_clips):
+                i = len(plans)
+                if i >= config.n:
+                    break
+                y = int(labels[i])
+                duration = float(rng.uniform(2.0, 10.0))
+                present = [m for m in MODALITIES if rng.random() >= config.missing_rate]
+                if not present:
+                    present = [MODALITIES[int(rng.integers(len(MODALITIES)))]]
+                expressed, lengths, votes = {}, {}, {}
+                for m in MODALITIES:
+                    deviates = rng.random() < config.deviation_rate[m]
+                    expressed[m] = _other_class(rng, k, y) if deviates else y
+                    lo, hi = config.seq_len[m]
+                    length = int(rng.integers(lo, hi + 1))
+                    lengths[m] = length if m in present else 0
+                    ballots = []
+                    for _ in range(config.annotators):
+                        faithful = rng.random() < config.annotator_accuracy
+                        vote = expressed[m] if faithful else _other_class(rng, k, expressed[m])
+                        ballots.append(config.taxonomy[vote])
+                    votes[m] = tuple(ballots) if m in present else ()
+                clip = RawClip(
+                    clip_id=f"syn{i:06d}", video_id=video_id, speaker_id=f"syn_s{speaker:05d}",
+                    start=round(start, 3), end=round(start + duration, 3),
+                    text=f"synthetic utterance {i}", language="",
+                    label=config.taxonomy[y], votes_text=votes["text"],
+                    votes_audio=votes["audio"], votes_vision=votes["vision"])
+                start += duration
+                plans.append(ClipPlan(i, clip, speaker, expressed, lengths))
+        speaker += 1
+    return plans
+
+
+# --- features ------------------------------------------------------------------------------------
+
+def _unit_rows(rng: np.random.Generator, rows: int, dim: int) -> np.ndarray:
+    raw = rng.standard_normal((rows, dim))
+    norms = np.linalg.norm(raw, axis=1, keepdims=True)
+    return raw / np.where(norms > 0, norms, 1.0)
+
+
+def class_prototypes(config: SynthConfig) -> dict[str, np.ndarray]:
+    """``[classes, dim]`` prototype matrix per modality (norm ``separation``)."""
+    out = {}
+    for j, m in enumerate(MODALITIES):
+        rng = np.random.default_rng([config.seed, _STREAM_PROTOTYPES, j])
+        out[m] = (config.separation * _unit_rows(rng, len(config.taxonomy), config.dims[m])
+                  ).astype(np.float32)
+    return out
+
+
+def speaker_offset(config: SynthConfig, speaker: int, modality: str) -> np.ndarray:
+    rng = np.random.default_rng([config.seed, _STREAM_SPEAKERS, speaker,
+                                 MODALITIES.index(modality)])
+    return (config.speaker_effect * _unit_rows(rng, 1, config.dims[modality])[0]
+            ).astype(np.float32)
+
+
+def chunk_features(config: SynthConfig, plans: Sequence[ClipPlan], modality: str,
+                   prototypes: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    """The ``[T_i, dim]`` sequences of one modality for a chunk of clips (module docstring)."""
+    j = MODALITIES.index(modality)
+    dim = config.dims[modality]
+    lengths = [p.lengths[modality] for p in plans]
+    steps = max(lengths + [1])
+    z = np.zeros((len(plans), steps, dim), dtype=np.float32)
+    for row, plan in enumerate(plans):
+        if lengths[row]:
+            rng = np.random.default_rng([config.seed, _STREAM_FEATURES, plan.index, j])
+            z[row, : lengths[row]] = rng.standard_normal((lengths[row], dim), dtype=np.float32)
+    rho = np.float32(config.smoothness)
+    innovation = np.float32(math.sqrt(1.0 - config.smoothness ** 2))
+    if rho:
+        for t in range(1, steps):
+            z[:, t] *= innovation
+            z[:, t] += rho * z[:, t - 1]
+    z *= np.float32(config.noise)
+    centers = np.stack([prototypes[modality][p.expressed[modality]]
+                        + speaker_offset(config, p.speaker, modality) for p in plans])
+    z += centers[:, None, :]
+    return [z[row, : lengths[row]] for row in range(len(plans))]
+
+
+def _rows(config: SynthConfig, plans: Sequence[ClipPlan], chunk_size: int,
+          prototypes: Mapping[str, np.ndarray], progress: Any) -> Iterator[dict[str, Any]]:
+    for lo in range(0, len(plans), chunk_size):
+        chunk = plans[lo: lo + chunk_size]
+        feats = {m: chunk_features(config, chunk, m, prototypes) for m in MODALITIES}
+        for r, plan in enumerate(chunk):
+            clip = plan.clip
+            row: dict[str, Any] = {
+                "clip_id": clip.clip_id, "video_id": clip.video_id,
+                "speaker_id": clip.speaker_id, "start": clip.start, "end": clip.end,
+                "text": clip.text, "language": clip.language,
+                "label": config.taxonomy.index(clip.label),
+            }
+            for m in MODALITIES:
+                row[f"votes_{m}"] = list(clip.votes(m))
+            row.update(compute_relevance(clip, config.taxonomy).as_row())
+            for m in MODALITIES:
+                row[f"{m}_feat"] = feats[m][r]
+                row[f"{m}_len"] = plan.lengths[m]
+            yield row
+        progress.update(len(chunk))
+
+
+# --- the corpus ----------------------------------------------------------------------------------
+
+@dataclass
+class SynthReport:
+    """What :func:`synthesize` wrote.
+
+    Attributes:
+        out_dir: The built dataset folder.
+        counts: Rows per split.
+        deviation: Clips per deviation level (0..3).
+        label_counts: Clips per class.
+        timings: Seconds per stage.
+    """
+
+    out_dir: Path
+    counts: dict[str, int]
+    deviation: dict[int, int]
+    label_counts: dict[str, int]
+    timings: dict[str, float]
+
+    def summary(self) -> str:
+        counts = ", ".join(f"{s} {n}" for s, n in self.counts.items())
+        return (f"synthesised {sum(self.counts.values())} clips ({counts}) -> {self.out_dir}\n"
+                f"  labels: {self.label_counts}\n  deviation: {self.deviation}\n"
+                f"  timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in self.timings.items()))
+
+
+def _manifest(config: SynthConfig) -> CorpusManifest:
+    protocol = {
+        "annotators_per_modality": config.annotators,
+        "annotator_accuracy": config.annotator_accuracy,
+        "description": ("simulated: each annotator sees one modality and votes the emotion it "
+                        "expresses with probability annotator_accuracy, otherwise another "
+                        "class (sdme.synth, step 4)"),
+    }
+    return CorpusManifest(
+        name="synth", version=GENERATOR_VERSION, license=LICENSE, taxonomy=config.taxonomy,
+        annotation_protocol=protocol,
+        description=(f"A **synthetic** corpus made by `sdme synth` (generator "
+                     f"{GENERATOR_NAME} v{GENERATOR_VERSION}): {config.n} clips whose text, "
+                     "audio and vision feature sequences are random walks around per-class "
+                     "prototypes, with a known, controlled rate of semantic deviation per "
+                     "modality. It contains no recording of any person. Use it to test "
+                     "models, the trainer and the benchmark under known conditions, and to "
+                     "measure how methods cope with deviation, class imbalance, noise and "
+                     "sequence length; results on it say nothing about real emotion data."),
+        citation="Generated data; cite the SDME toolkit.")
+
+
+def _card_sections(config: SynthConfig) -> dict[str, str]:
+    dev = ", ".join(f"{m} {config.deviation_rate[m]:.0%}" for m in MODALITIES)
+    prior = ", ".join(f"{t} {p:.3f}" for t, p in zip(config.taxonomy, config.class_prior(),
+                                                      strict=True))
+    lens = ", ".join(f"{m} {config.seq_len[m][0]}-{config.seq_len[m][1]} steps x "
+                     f"{config.dims[m]}" for m in MODALITIES)
+    creation = f"""Generated by `sdme synth` (`sdme.synth`, generator {GENERATOR_NAME}
+v{GENERATOR_VERSION}, seed {config.seed}; every parameter is in `build_info.json` under
+`generator`). The same parameters and seed give the same tables.
+
+1. Speakers and videos: about {config.clips_per_video:g} clips per video and
+   {config.videos_per_speaker:g} videos per speaker (Poisson counts).
+2. True emotion (`label`) drawn from the class prior: {prior}.
+3. Each modality expresses the true emotion or, with probability {dev}, another class drawn
+   uniformly (a semantically irrelevant signal); a modality is missing with probability
+   {config.missing_rate:g}.
+4. Features: per-class prototype directions of norm {config.separation:g} per modality, plus a
+   speaker style offset of norm {config.speaker_effect:g}, plus {config.noise:g} x a
+   unit-variance AR(1) random walk (coefficient {config.smoothness:g}); lengths uniform in
+   {lens}.
+5. Splits are speaker- and video-disjoint and stratified by label (`sdme.splits`)."""
+    annotations = f"""Taxonomy (`label` ClassLabel order): {', '.join(config.taxonomy)}.
+
+The unimodal votes are **simulated**: {config.annotators} annotator(s) per modality, each voting
+the emotion the modality expresses with probability {config.annotator_accuracy:g}, otherwise
+another class. `label_m`, `relevance_m` and `deviation` are computed from the votes by
+`sdme.relevance`, exactly as for a real corpus (majority vote; share of votes equal to `label`;
+number of deviating modalities).""" + ("""
+With one annotator of accuracy 1 they are the ground truth: `label_m` is the emotion the
+modality expresses and `relevance_m` is 1.0 when it equals `label`, else 0.0.""" if (
+        config.annotators == 1 and config.annotator_accuracy == 1.0) else "")
+    limitations = """- Synthetic data: the features are random walks around random prototypes, not
+  measurements of people. Use it to test code and to study methods under controlled deviation,
+  imbalance and noise; do not report results on it as emotion-recognition results.
+- Deviation here is independent across modalities and of the speaker; in real corpora it is
+  neither. All three modalities can deviate at once (the clip is then unlearnable)."""
+    description = """This is a **synthetic** corpus in SDME's built form, generated by the SDME
+toolkit (`sdme synth`). Each row is one simulated clip: a true emotion (`label`), per-modality
+relevance fields that say which modalities express it, and text, audio and vision feature
+sequences whose content follows the emotion each modality expresses. No person was recorded."""
+    return {"description": description, "creation": creation, "annotations": annotations,
+            "limitations": limitations,
+            "license": f"{LICENSE}: generated data, no rights reserved."}
+
+
+def synthesize(out_dir: str | os.PathLike, config: SynthConfig | None = None, *,
+               chunk_size: int = 64, shard_rows: int | None = None,
+               shard_bytes: int | None = None, progress: bool = False) -> SynthReport:
+    """Generates the synthetic corpus and writes it as a built SDME dataset.
+
+    Args:
+        out_dir: The built dataset folder (replaced whole once complete).
+        config: Generator parameters (default: ``SynthConfig()``).
+        chunk_size: Clips generated at once (memory grows with it).
+        shard_rows: Most rows per parquet shard (default: the writer's).
+        shard_bytes: Most feature bytes per parquet shard (default: the writer's).
+        progress: Show a progress bar and print the summary to stderr.
+
+    Returns:
+        The report (the provenance is in ``build_info.json``).
+
+    Raises:
+        SynthError: Invalid parameters, or too few speakers for the splits.
+    """
+    from tqdm.auto import tqdm
+
+    from sdme import __version__
+    from sdme.build import dataset_features
+    from sdme.card import render_card
+    from sdme.splits import SplitError
+    from sdme.writer import DEFAULT_SHARD_BYTES, DEFAULT_SHARD_ROWS, BuiltDatasetWriter
+
+    config = config or SynthConfig()
+    if chunk_size < 1:
+        raise SynthError("chunk_size must be >= 1")
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+    plans = plan_clips(config)
+    timings["plan"] = time.perf_counter() - t_start
+
+    t = time.perf_counter()
+    clips = [p.clip for p in plans]
+    try:
+        assignment = assign_splits(clips, ratios=config.split_ratios, seed=config.seed)
+    except SplitError as exc:
+        speakers = len({c.speaker_id for c in clips})
+        raise SynthError(
+            f"cannot make speaker-disjoint splits of {config.n} clips: with about "
+            f"{config.clips_per_video:g} clips per video and {config.videos_per_speaker:g} "
+            f"videos per speaker they come from only {speakers} speaker(s); raise n or lower "
+            f"clips_per_video / videos_per_speaker ({exc})") from exc
+    timings["split"] = time.perf_counter() - t
+
+    features = dataset_features(config.taxonomy, config.dims)
+    prototypes = class_prototypes(config)
+    bar = tqdm(total=len(plans), disable=not progress, desc="synth", unit="clip",
+               file=sys.stderr)
+    t = time.perf_counter()
+    with BuiltDatasetWriter(out_dir, features,
+                            shard_rows=shard_rows or DEFAULT_SHARD_ROWS,
+                            shard_bytes=shard_bytes or DEFAULT_SHARD_BYTES) as writer:
+        for split in assignment.present():
+            members = [p for p in plans if assignment.splits[p.clip.clip_id] == split]
+            writer.write_split(split, _rows(config, members, chunk_size, prototypes, bar))
+        bar.close()
+        timings["generate_write"] = time.perf_counter() - t
+        timings["total"] = time.perf_counter() - t_start
+
+        relevance = [compute_relevance(c, config.taxonomy) for c in clips]
+        deviation = {level: sum(r.deviation == level for r in relevance) for level in range(4)}
+        missing = [{"clip_id": p.clip.clip_id, "modality": m, "reason": "synthetic_missing",
+                    "detail": "drawn missing (missing_rate)", "action": "missing"}
+                   for p in plans for m in MODALITIES if p.lengths[m] == 0]
+        params = {"seq_len": None, "noise": config.noise, "separation": config.separation,
+                  "smoothness": config.smoothness, "speaker_effect": config.speaker_effect}
+        extractors = {}
+        for m in MODALITIES:
+            p = {**params, "seq_len": list(config.seq_len[m]),
+                 "deviation_rate": config.deviation_rate[m]}
+            extractors[m] = {"name": "synth", "version": GENERATOR_VERSION,
+                             "dim": config.dims[m], "params": p,
+                             "fingerprint": hashlib.sha256(json.dumps(
+                                 {"modality": m, "dim": config.dims[m], **p},
+                                 sort_keys=True).encode()).hexdigest()}
+        manifest = _manifest(config)
+        counts = dict(writer.counts)
+        info = {
+            "sdme_version": __version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "source": {"name": "synth", "version": GENERATOR_VERSION, "license": LICENSE,
+                       "fingerprint": config.fingerprint(), "synthetic": True},
+            "generator": {"name": GENERATOR_NAME, "version": GENERATOR_VERSION,
+                          "config": config.to_dict()},
+            "extractors": extractors,
+            "features": {m: {"column": f"{m}_feat", "length_column": f"{m}_len",
+                             "dim": config.dims[m]} for m in MODALITIES},
+            "taxonomy": list(config.taxonomy),
+            "languages": [],
+            "relevance": {"source": "votes", "annotators": config.annotators,
+                          "annotator_accuracy": config.annotator_accuracy},
+            "counts": {"raw_clips": len(plans), "rows": len(plans), "splits": counts,
+                       "dropped": 0,
+                       "missing": {m: sum(e["modality"] == m for e in missing)
+                                   for m in MODALITIES},
+                       "deviation": {str(k): v for k, v in deviation.items()}},
+            "policy": {"dropped": [], "missing": ["synthetic_missing"],
+                       "description": "no clip is dropped; a modality drawn missing "
+                                      "(missing_rate) has length 0 and no votes"},
+            "split": assignment.report.to_dict(),
+            "data_files": writer.data_files,
+            "dropped": [],
+            "missing": missing,
+            "build": {"seed": config.seed, "chunk_size": chunk_size,
+                      "shard_rows": writer.shard_rows, "shard_bytes": writer.shard_bytes},
+            "timings": {k: round(v, 3) for k, v in timings.items()},
+        }
+        card = render_card(manifest=manifest, features=features, build_info=info,
+                           split_bytes=writer.split_bytes, sections=_card_sections(config))
+        writer.commit(info, card)
+
+    report = SynthReport(out_dir=Path(out_dir), counts=counts, deviation=deviation,
+                         label_counts={t: sum(c.label == t for c in clips)
+                                       for t in config.taxonomy},
+                         timings={k: round(v, 3) for k, v in timings.items()})
+    if progress:
+        print(report.summary(), file=sys.stderr)
+    return report
+
+
+__all__ = ["GENERATOR_VERSION", "MOSEI_CLIPS", "MOSEI_DIMS", "MOSEI_SEQ_LEN", "ClipPlan",
+           "SynthConfig", "SynthError", "SynthReport", "chunk_features", "class_prototypes",
+           "parse_modality_values", "plan_clips", "synthesize"]

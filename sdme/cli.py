@@ -339,10 +339,13 @@ def build(corpus: str, out: str | None, name: str | None, text_encoder: str,
     from sdme.build import build as run_build
     from sdme.features import ClipError
 
-    raw = Path(corpus) if Path(corpus).exists() else paths.raw_dir(corpus, data_dir)
+    given_path = Path(corpus).exists()
+    raw = Path(corpus) if given_path else paths.raw_dir(corpus, data_dir)
     if not (raw / MANIFEST_NAME).exists():
         _fail(f"no raw corpus at {raw} (run `sdme download` first, or give a raw folder)")
-    target = Path(out) if out else paths.built_dir(name or raw.resolve().name, data_dir)
+    # A registered corpus keeps its registered name (its folder may be a link elsewhere).
+    default_name = raw.resolve().name if given_path else corpus
+    target = Path(out) if out else paths.built_dir(name or default_name, data_dir)
     try:
         report = run_build(raw, target, text_encoder=text_encoder,
                            audio_features=audio_features, vision_features=vision_features,

@@ -50,3 +50,30 @@ def test_console_entry_point_runs():
     out = subprocess.run([sys.executable, "-m", "sdme.cli", "--help"], capture_output=True,
                          text=True, check=True)
     assert "download" in out.stdout
+
+
+def test_registered_folder_builds_under_its_registered_name(tmp_path):
+    from tests.builddoubles import tiny_corpus
+
+    own = tiny_corpus(tmp_path / "my_recordings")
+    data = tmp_path / "data"
+    runner = CliRunner()
+    registered = runner.invoke(main, ["download", "folder", "--path", str(own), "--name", "lab",
+                                      "--data-dir", str(data)])
+    assert registered.exit_code == 0, registered.output
+    built = runner.invoke(main, ["build", "lab", "--quiet", "--text-encoder", "double",
+                                 "--audio-features", "double", "--vision-features", "double",
+                                 "--data-dir", str(data)])
+    assert built.exit_code == 0, built.output
+    assert (data / "built" / "lab" / "build_info.json").is_file()
+    assert not (data / "built" / "my_recordings").exists()
+
+
+def test_folder_without_manifest_points_to_sdme_manifest(tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "annotations.csv").write_text("clip_id\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["download", "folder", "--path", str(folder),
+                                       "--data-dir", str(tmp_path / "data")])
+    assert result.exit_code == 1
+    assert "sdme manifest" in result.output and "--name NAME" in result.output

@@ -3,7 +3,7 @@
 Nothing is copied: the corpus folder under the data dir becomes a symbolic link to the user's
 folder, which must already follow the SDME raw layout (``sdme.json`` + ``annotations.csv``, see
 ``sdme/schema.py``). ``write_manifest`` writes the ``sdme.json`` such a folder needs, listing every
-file with its size and sha256 (what ``sdme manifest DIR`` runs).
+file with its size and sha256 (what ``sdme manifest DIR --name NAME`` runs).
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ def download(target: Path, path: str, **_: object) -> Path:
     if missing:
         raise FileNotFoundError(
             f"{source}: missing {' and '.join(missing)}; an SDME raw corpus folder needs both "
-            f"(write {MANIFEST_NAME} with `sdme manifest {source}` once annotations.csv and the "
-            "clips are in place)")
+            f"(write {MANIFEST_NAME} with `sdme manifest {source} --name NAME` once "
+            "annotations.csv and the clips are in place)")
     CorpusManifest.load(source)  # a malformed manifest fails here, naming the file
 
     target = Path(target)

@@ -38,12 +38,12 @@ def main() -> None:
 # --- download ---------------------------------------------------------------------------------
 
 def _run_source(source: str, name: str, data_dir: str | None, **options: object) -> Path:
-    from sdme.sources import get_source
+    from sdme.sources import SourceError, get_source
 
     target = paths.raw_dir(name, data_dir)
     try:
         delivered = get_source(source)(target, **options)
-    except (FormatError, OSError, ValueError, KeyError) as exc:
+    except (SourceError, FormatError, OSError, ValueError, KeyError) as exc:
         _fail(str(exc))
     click.echo(f"{source}: corpus {name!r} is at {delivered}")
     return delivered

@@ -337,3 +337,16 @@ def test_safe_archives_extract(tmp_path):
     (tmp_path / "junk.bin").write_bytes(b"not an archive")
     with pytest.raises(ValueError, match="junk.bin: not a tar or zip"):
         extract_archive(tmp_path / "junk.bin", tmp_path / "j")
+
+
+def test_cli_reports_an_unreachable_hub_without_a_traceback(tmp_path):
+    from click.testing import CliRunner
+
+    from sdme.cli import main
+
+    # Port 9 on loopback: nothing listens, so the connection is refused at once.
+    result = CliRunner().invoke(main, ["download", "hub", "--repo", "org/corpus", "--endpoint",
+                                       "http://127.0.0.1:9", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "error:" in result.output and "run the same command again" in result.output
+    assert "Traceback" not in result.output

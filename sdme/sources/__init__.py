@@ -14,6 +14,11 @@ from pathlib import Path
 
 DownloadFn = Callable[..., Path]
 
+
+class SourceError(RuntimeError):
+    """A source that could not deliver its corpus; the message says what failed and what to do."""
+
+
 _REGISTRY: dict[str, DownloadFn] = {}
 _BUILTIN_MODULES = ("sample", "hub", "folder")
 

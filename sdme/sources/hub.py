@@ -56,7 +56,7 @@ from huggingface_hub.utils import tqdm as hf_tqdm
 from sdme.archive import extract_archive
 from sdme.io import atomic_write_text, check_files, swap_in_dir
 from sdme.schema import MANIFEST_NAME, CorpusManifest, FileEntry, FormatError, sha256_file
-from sdme.sources import register_source
+from sdme.sources import SourceError, register_source
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ WORK_DIR = ".cache/sdme-download"
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-")
 
 
-class HubDownloadError(RuntimeError):
+class HubDownloadError(SourceError):
     """A hub download that could not complete; the message names the file and what to do."""
 
 

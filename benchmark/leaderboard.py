@@ -216,6 +216,15 @@ def _figure_png(fig: object) -> bytes:
     return buf.getvalue()
 
 
+def _model_colors(n: int) -> list[object]:
+    """``n`` distinct colours: matplotlib's tab10, or tab20 beyond ten models (no colour is
+    reused while there are at most twenty)."""
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
 def deviation_plot(board: TaskBoard) -> bytes | None:
     """Grouped bars: accuracy by deviation level, one bar per model, 95% CI error bars."""
     import matplotlib
@@ -229,6 +238,7 @@ def deviation_plot(board: TaskBoard) -> bytes | None:
         return None
     levels = sorted({k for r in entries for k in r.aggregate.stratified.by_deviation}, key=int)
     width = 0.8 / len(entries)
+    colors = _model_colors(len(entries))
     fig, ax = plt.subplots(figsize=(max(5.0, 1.4 * len(levels) + 2), 3.6))
     try:
         for j, r in enumerate(entries):
@@ -240,12 +250,13 @@ def deviation_plot(board: TaskBoard) -> bytes | None:
                     xs.append(i + (j - (len(entries) - 1) / 2) * width)
                     ys.append(a.mean)
                     errs.append(a.ci95_half_width or 0.0)
-            ax.bar(xs, ys, width=width, yerr=errs, capsize=3, label=r.model.name)
+            ax.bar(xs, ys, width=width, yerr=errs, capsize=3, label=r.model.name,
+                   color=colors[j])
         ax.set_xticks(range(len(levels)), [f"deviation {k}" for k in levels])
         ax.set_ylabel("accuracy")
         ax.set_ylim(0, 1.05)
         ax.set_title(f"{board.task}: accuracy by semantic deviation")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
         return _figure_png(fig)
     finally:
         plt.close(fig)
@@ -264,22 +275,23 @@ def robustness_plot(board: TaskBoard) -> bytes:
     metric = first.per_seed[0].robustness.metric
     fig, axes = plt.subplots(1, len(curves), figsize=(3.2 * len(curves), 3.2), sharey=True,
                              squeeze=False)
+    colors = _model_colors(len(board.entries))
     try:
         for ax, curve in zip(axes[0], curves, strict=True):
-            for r in board.entries:
+            for r, color in zip(board.entries, colors, strict=True):
                 points = r.aggregate.robustness.noise[curve]
                 means = [a.mean for a in points]
-                ax.plot(levels, means, marker="o", label=r.model.name)
+                ax.plot(levels, means, marker="o", label=r.model.name, color=color)
                 if all(a.ci95_low is not None for a in points):
                     ax.fill_between(levels, [a.ci95_low for a in points],
-                                    [a.ci95_high for a in points], alpha=0.15)
+                                    [a.ci95_high for a in points], alpha=0.15, color=color)
             ax.set_title(f"noise on {curve}")
             ax.set_xlabel("noise level (× feature std)")
         info = METRICS.get(metric)
         if info is not None and info.high is not None:  # CI bands can leave the valid range
             axes[0][0].set_ylim(info.low - 0.02, info.high + 0.02)
         axes[0][0].set_ylabel(metric)
-        axes[0][-1].legend(fontsize=8)
+        axes[0][-1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
         fig.suptitle(f"{board.task}: {metric} under test-time noise", y=1.04)
         return _figure_png(fig)
     finally:

@@ -4,9 +4,13 @@ For each seed of the fixed list :data:`DEFAULT_SEEDS` (five seeds, as is usual f
 multimodal emotion corpora; MMSA reports means over five seeds too):
 
 1. seed Python, numpy and torch, build the model (``baselines.create_model``, with feature sizes
-   and class count read from the dataset), and train it with the one trainer
-   (``baselines.train.fit``) on the task's train split. Checkpoint selection and early stopping
-   use the validation split only; the test split is never handed to ``fit``.
+   and class count read from the dataset, and the task type), and train it with the one trainer
+   (``baselines.train.fit``) on the task's train split, with the task's ``label_column`` (a
+   class index, or the float ``score`` of continuous tasks) as the target. The train and
+   validation splits are streamed from their parquet shards in bounded memory
+   (:class:`StreamedRows`; the train split with a seeded windowed shuffle). Checkpoint
+   selection and early stopping use the validation split only; the test split is never handed
+   to ``fit``.
 2. only once ``fit`` has returned, the sealed test split is opened for this seed — once
    (:class:`SealedSplit` raises on a second opening or an opening without a finished fit) — and
    the selected model predicts it clean, with each modality dropped, and with Gaussian noise
@@ -39,7 +43,7 @@ import hashlib
 import json
 import os
 import platform
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,7 +77,7 @@ from benchmark.results import (
     save_results,
     write_predictions,
 )
-from benchmark.tasks import DEFAULT_TASK, Task, get_task
+from benchmark.tasks import DEFAULT_TASK, Task, dataset_recipe, get_task
 
 DEFAULT_SEEDS: tuple[int, ...] = (0, 1, 2, 3, 4)
 FINGERPRINT_VERSION = 1
@@ -118,8 +122,10 @@ class TestReference:
         class_names: the taxonomy (discrete tasks), in class-index order.
         deviation: per clip 0..3, or None where not annotated; None when the column is absent.
         relevant: modality -> per clip whether the modality expresses the clip's emotion (None
-            where unknown). Discrete: ``label_<m> == class name of label``; continuous:
-            ``relevance_<m> >= 0.5``.
+            where unknown): ``label_<m> ==`` the class name of ``label`` — for continuous tasks
+            too, where the dataset has a ClassLabel ``label`` derived from the score (the rule
+            that defines ``deviation``, so both stratified tables agree); else, for continuous
+            tasks, ``relevance_<m> >= 0.5``.
     """
 
     __test__ = False  # not a pytest test class, despite its name
@@ -132,9 +138,18 @@ class TestReference:
 
     @classmethod
     def from_columns(cls, columns: Mapping[str, Sequence[Any]], task: Task,
-                     class_names: Sequence[str] | None) -> TestReference:
+                     class_names: Sequence[str] | None,
+                     label_names: Sequence[str] | None = None) -> TestReference:
         """Builds the reference from column lists (``clip_id``, the label column, and where
         present ``deviation``, ``label_<m>``, ``relevance_<m>``).
+
+        Args:
+            columns: column name -> values in split order.
+            task: the task.
+            class_names: the taxonomy of a discrete task's labels (None for continuous tasks).
+            label_names: continuous tasks: the names of the dataset's ClassLabel ``label``
+                (derived from the score), when it has one; with the ``label`` column and
+                ``label_<m>`` they define which modalities are relevant.
 
         Raises:
             ProtocolError: missing columns, duplicate clip ids or missing labels.
@@ -159,11 +174,17 @@ class TestReference:
         if "deviation" in columns:
             deviation = tuple(None if v is None else int(v) for v in columns["deviation"])
         relevant: dict[str, tuple[bool | None, ...]] = {}
+        if task.task_type == "discrete":
+            names, classes = list(class_names or []), labels
+        elif label_names and "label" in columns and task.label_column != "label":
+            names, classes = list(label_names), list(columns["label"])
+        else:
+            names, classes = [], None
         for m in task.modalities:
-            if task.task_type == "discrete" and f"label_{m}" in columns:
-                names = list(class_names or [])
-                relevant[m] = tuple(None if lm is None else lm == names[int(y)]
-                                    for lm, y in zip(columns[f"label_{m}"], labels, strict=True))
+            if classes is not None and f"label_{m}" in columns:
+                relevant[m] = tuple(
+                    None if lm is None or y is None else lm == names[int(y)]
+                    for lm, y in zip(columns[f"label_{m}"], classes, strict=True))
             elif task.task_type == "continuous" and f"relevance_{m}" in columns:
                 relevant[m] = tuple(None if r is None or r != r else float(r) >= 0.5
                                     for r in columns[f"relevance_{m}"])
@@ -175,11 +196,15 @@ class TestReference:
     def from_split(cls, split: Any, task: Task,
                    class_names: Sequence[str] | None) -> TestReference:
         """From a ``datasets.Dataset`` (only the needed, feature-free columns are read)."""
-        wanted = ["clip_id", task.label_column, "deviation",
+        wanted = ["clip_id", task.label_column, "deviation", "label",
                   *(f"label_{m}" for m in task.modalities),
                   *(f"relevance_{m}" for m in task.modalities)]
         present = [c for c in dict.fromkeys(wanted) if c in split.column_names]
-        return cls.from_columns(split.select_columns(present).to_dict(), task, class_names)
+        label_names = None
+        if task.task_type == "continuous":
+            label_names = getattr(split.features.get("label"), "names", None)
+        return cls.from_columns(split.select_columns(present).to_dict(), task, class_names,
+                                label_names)
 
     def label_key(self, i: int) -> str | float:
         """The label of clip i as fingerprinted: class name or score."""
@@ -492,9 +517,31 @@ class ConditionedRows:
         return row
 
 
-def feature_scales(split: Any, modalities: Sequence[str], batch_size: int = 256
+def _feature_values(rows: Any, modalities: Sequence[str], batch_size: int
+                    ) -> Iterable[tuple[str, Any]]:
+    """(modality, feature value) of every row, in row order per modality."""
+    if hasattr(rows, "with_format"):  # a datasets.Dataset: read in column batches
+        numpy_split = rows.with_format("numpy")
+        for start in range(0, len(numpy_split), batch_size):
+            chunk = numpy_split[start:start + batch_size]
+            for m in modalities:
+                for value in chunk[f"{m}_feat"]:
+                    yield m, value
+        return
+    for row in rows:
+        for m in modalities:
+            yield m, row.get(f"{m}_feat")
+
+
+def feature_scales(rows: Any, modalities: Sequence[str], batch_size: int = 256
                    ) -> dict[str, float]:
     """Standard deviation of all feature values of each modality on a split (real steps only).
+
+    Args:
+        rows: the split: a ``datasets.Dataset`` or any iterable of rows (e.g.
+            ``sdme.loading.ParquetRows``); the values are summed in row order either way.
+        modalities: the modalities.
+        batch_size: rows per column batch of a ``datasets.Dataset``.
 
     Raises:
         ProtocolError: a modality has no feature values at all.
@@ -502,18 +549,14 @@ def feature_scales(split: Any, modalities: Sequence[str], batch_size: int = 256
     sums = {m: 0.0 for m in modalities}
     squares = {m: 0.0 for m in modalities}
     counts = {m: 0 for m in modalities}
-    numpy_split = split.with_format("numpy") if hasattr(split, "with_format") else split
-    for start in range(0, len(numpy_split), batch_size):
-        chunk = numpy_split[start:start + batch_size]
-        for m in modalities:
-            for value in chunk[f"{m}_feat"]:
-                array = _as_array(value)
-                if array is None or array.size == 0:
-                    continue
-                x = array.astype(np.float64)
-                sums[m] += float(x.sum())
-                squares[m] += float((x * x).sum())
-                counts[m] += x.size
+    for m, value in _feature_values(rows, modalities, batch_size):
+        array = _as_array(value)
+        if array is None or array.size == 0:
+            continue
+        x = array.astype(np.float64)
+        sums[m] += float(x.sum())
+        squares[m] += float((x * x).sum())
+        counts[m] += x.size
     scales = {}
     for m in modalities:
         if counts[m] == 0:
@@ -581,21 +624,96 @@ def environment(device: str) -> Environment:
                        sklearn=sklearn.__version__, sdme=sdme.__version__, device=name)
 
 
-def _input_columns(split: Any, task: Task, with_targets: bool) -> Any:
+def input_columns(available: Sequence[str], task: Task, with_targets: bool) -> list[str]:
+    """The columns a model is given: clip id and features, plus (training and validation) the
+    task's target column and the human relevance columns the dataset has.
+
+    Raises:
+        ProtocolError: the dataset lacks a feature or target column.
+    """
     columns = ["clip_id"]
     for m in task.modalities:
         columns += [f"{m}_feat", f"{m}_len"]
     if with_targets:
         columns.append(task.label_column)
-        columns += [f"relevance_{m}" for m in task.modalities
-                    if f"relevance_{m}" in split.column_names]
-    missing = [c for c in columns if c not in split.column_names]
+        columns += [f"relevance_{m}" for m in task.modalities if f"relevance_{m}" in available]
+    missing = [c for c in columns if c not in available]
     if missing:
         raise ProtocolError(f"the dataset lacks column(s) {missing}")
-    selected = split.select_columns(columns)
+    return columns
+
+
+def _input_columns(split: Any, task: Task, with_targets: bool) -> Any:
+    selected = split.select_columns(input_columns(split.column_names, task, with_targets))
     if with_targets and task.label_column != "label":
         selected = selected.rename_column(task.label_column, "label")
     return selected
+
+
+class StreamedRows:
+    """One split as the trainer reads it, streamed from its parquet shards in bounded memory.
+
+    A :class:`sdme.loading.ParquetRows` over the split (row groups decoded on demand), reading
+    only the given columns (:func:`input_columns`), with the task's target column renamed
+    ``label`` (what ``baselines.data.collate`` reads). The training split is read with a
+    windowed shuffle seeded by the protocol seed and reshuffled each epoch (the trainer calls
+    :meth:`set_epoch`); the validation split in file order. The memory-mapped ``datasets``
+    table would instead map every page of the split into the process over an epoch.
+
+    Args:
+        folder: the built dataset folder.
+        task: the task.
+        split: the split name.
+        columns: the columns to read (:func:`input_columns`).
+        seed: seed of the shuffle.
+        shuffle: windowed shuffle (False: file order).
+        window: row groups decoded and mixed at a time (``ParquetRows``).
+    """
+
+    def __init__(self, folder: str | os.PathLike, task: Task, split: str,
+                 columns: Sequence[str], *, seed: int = 0, shuffle: bool = True,
+                 window: int = 8) -> None:
+        from sdme.loading import ParquetRows
+
+        self.rows = ParquetRows(folder, split, shuffle=shuffle, seed=seed, window=window,
+                                columns=list(columns))
+        self.target = task.label_column
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Makes the next pass epoch ``epoch`` (``baselines.train.fit`` calls it)."""
+        self.rows.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for row in self.rows:
+            if self.target != "label" and self.target in row:
+                row["label"] = row.pop(self.target)
+            yield row
+
+
+def resolve_task_dataset(task: Task, data_dir: str | os.PathLike | None = None,
+                         dataset: str | os.PathLike | None = None) -> Path:
+    """The built dataset folder of a task (or ``dataset``, a folder or name, instead).
+
+    Raises:
+        FileNotFoundError: not built; for the task's own dataset the message gives the exact
+            command that makes it (``benchmark.tasks.DATASET_RECIPES``).
+    """
+    from sdme import paths
+    from sdme.loading import resolve_built
+
+    try:
+        return resolve_built(dataset or task.dataset, data_dir)
+    except FileNotFoundError as exc:
+        recipe = None if dataset else dataset_recipe(
+            task.dataset, None if data_dir is None else str(data_dir))
+        if recipe is None:
+            raise
+        raise FileNotFoundError(
+            f"no built dataset {task.dataset!r} in {paths.data_dir(data_dir) / 'built'}: task "
+            f"{task.key} needs it; make it with `{recipe}`") from exc
 
 
 def _predictions_for_seed(task: Task, model: Any, test: Any, scales: Mapping[str, float],
@@ -662,7 +780,7 @@ def run_benchmark(model_name: str, task: str | Task = DEFAULT_TASK, *,
     import baselines
     from baselines.train import fit, make_config, resolve_device, seed_everything
     from sdme import paths
-    from sdme.loading import feature_dims, load_dataset, resolve_built, taxonomy
+    from sdme.loading import ParquetRows, feature_dims, load_dataset, taxonomy
 
     say = log or (lambda _msg: None)
     task = get_task(task)
@@ -682,7 +800,7 @@ def run_benchmark(model_name: str, task: str | Task = DEFAULT_TASK, *,
 
     device = device or str(config["train"].pop("device", None) or "auto")
 
-    folder = resolve_built(dataset or task.dataset, data_dir)
+    folder = resolve_task_dataset(task, data_dir, dataset)
     data = load_dataset(folder)
     for role, split in (("train", task.train_split), ("validation", task.validation_split),
                         ("test", task.test_split)):
@@ -703,12 +821,17 @@ def run_benchmark(model_name: str, task: str | Task = DEFAULT_TASK, *,
     if class_names is not None:
         model_options["num_classes"] = len(class_names)
 
-    train = _input_columns(data[task.train_split], task, with_targets=True)
-    validation = _input_columns(data[task.validation_split], task, with_targets=True)
+    train_columns = input_columns(data[task.train_split].column_names, task, with_targets=True)
+    validation = StreamedRows(folder, task, task.validation_split,
+                              input_columns(data[task.validation_split].column_names, task,
+                                            with_targets=True), shuffle=False)
     sealed = SealedSplit(_input_columns(data[task.test_split], task, with_targets=False))
-    scales = feature_scales(train, task.modalities)
+    scales = feature_scales(
+        ParquetRows(folder, task.train_split, shuffle=False,
+                    columns=[f"{m}_feat" for m in task.modalities]), task.modalities)
+    n_train = len(data[task.train_split])
     resolved_device = str(resolve_device(device))
-    say(f"{task.key}: {model_name} on {folder} ({len(train)} train, {len(validation)} "
+    say(f"{task.key}: {model_name} on {folder} ({n_train} train, {len(validation)} "
         f"validation, {len(reference.ids)} test clips), seeds {seeds}, device {resolved_device}")
 
     records: dict[int, dict[str, PredictionRecord]] = {}
@@ -719,6 +842,7 @@ def run_benchmark(model_name: str, task: str | Task = DEFAULT_TASK, *,
         seed_everything(seed)
         model = baselines.create_model(model_name, **model_options)
         train_cfg = make_config(config["train"], seed=seed, device=device)
+        train = StreamedRows(folder, task, task.train_split, train_columns, seed=seed)
         result = fit(model, train, validation, train_cfg, model_name=model_name)
         test = sealed.open(seed, result)
         records[seed] = _predictions_for_seed(task, model, test, scales, seed, train_cfg)
@@ -833,7 +957,8 @@ def summary_table(results: Results) -> str:
 
 
 __all__ = ["ConditionedRows", "DEFAULT_SEEDS", "ProtocolError", "RunOutput", "SealedSplit",
-           "TestReference", "aggregate_report", "check_coverage", "dataset_fingerprint",
-           "describe_dataset", "feature_scales", "format_level", "load_run_config",
-           "load_test_reference", "noise_curves", "read_build_info", "robustness_conditions",
-           "run_benchmark", "score_predictions", "score_seed", "summary_table", "write_results"]
+           "StreamedRows", "TestReference", "aggregate_report", "check_coverage",
+           "dataset_fingerprint", "describe_dataset", "feature_scales", "format_level",
+           "input_columns", "load_run_config", "load_test_reference", "noise_curves",
+           "read_build_info", "resolve_task_dataset", "robustness_conditions", "run_benchmark",
+           "score_predictions", "score_seed", "summary_table", "write_results"]

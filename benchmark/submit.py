@@ -37,6 +37,7 @@ from typing import Any
 from benchmark.protocol import (
     ProtocolError,
     load_test_reference,
+    resolve_task_dataset,
     robustness_conditions,
     score_predictions,
 )
@@ -137,8 +138,6 @@ def check_submission(results_file: str | os.PathLike, *,
         SubmissionError: the reason for refusal.
         FileNotFoundError: the dataset is not built (the message says how to build it).
     """
-    from sdme.loading import resolve_built
-
     results_file = Path(results_file)
     try:
         results = load_results(results_file, max_bytes)
@@ -180,7 +179,7 @@ def check_submission(results_file: str | os.PathLike, *,
         raise SubmissionError(f"{predictions_file}: {rows} rows, {results_file} says "
                               f"{results.predictions.rows}")
 
-    folder = resolve_built(dataset or task.dataset, data_dir)
+    folder = resolve_task_dataset(task, data_dir, dataset)
     try:
         reference, fingerprint, _ = load_test_reference(task, folder)
     except ProtocolError as exc:

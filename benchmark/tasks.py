@@ -17,7 +17,14 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from benchmark.metrics import CONTINUOUS_SCALES, METRICS, TASK_TYPES, metric_names, valid_levels
+from benchmark.metrics import (
+    CONTINUOUS_METRICS,
+    CONTINUOUS_SCALES,
+    METRICS,
+    TASK_TYPES,
+    metric_names,
+    valid_levels,
+)
 
 MODALITIES: tuple[str, ...] = ("text", "audio", "vision")
 DEFAULT_NOISE_LEVELS: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0)
@@ -157,6 +164,40 @@ class Task:
 
 # ----------------------------------------------------------------------------- registry
 
+
+def _mmsa_regression(name: str, dataset: str, title: str, scale: str) -> Task:
+    """Sentiment regression on a corpus MMSA publishes (``sdme import mmsa --name dataset``).
+
+    The target is the float ``score`` column; MMSA's metrics for the corpus's scale (all of
+    them), MAE as the headline (the trainer's default validation metric for regression too),
+    and the binary accuracy of the scale as the robustness metric (bounded, higher is better,
+    the same decision as the per-clip ``correct`` of the stratified report).
+    """
+    sims = scale == "sims"
+    relevance = ("Relevance and deviation reports use the relevance fields derived from the "
+                 "unimodal scores." if sims else "The corpus has no unimodal labels: there are "
+                 "no relevance or deviation reports.")
+    return Task(
+        name=name,
+        version=1,
+        dataset=dataset,
+        description=(
+            f"Sentiment regression on {title} as published by MMSA (pre-extracted features, "
+            f"`sdme import mmsa --name {dataset}`), on MMSA's splits: predict the clip's "
+            f"`score` in {'[-1, 1]' if sims else '[-3, 3]'}. MAE is the headline, beside "
+            + ("Pearson r and the SIMS Acc-2, F1, Acc-3 and Acc-5. " if sims else
+               "Pearson r, Acc-2 and F1 (has-0 and non-0) and Acc-3/5/7. ")
+            + relevance + " The dataset fingerprint is not pinned (the features cannot be "
+            "shipped); every results file records it."),
+        task_type="continuous",
+        continuous_scale=scale,
+        metrics=CONTINUOUS_METRICS[scale],
+        main_score="mae",
+        label_column="score",
+        robustness_metric="acc2_sims" if sims else "acc2_has0",
+    )
+
+
 BUILTIN_TASKS: tuple[Task, ...] = (
     Task(
         name="sdme-sample-discrete",
@@ -172,13 +213,66 @@ BUILTIN_TASKS: tuple[Task, ...] = (
         metrics=("accuracy", "macro_f1", "weighted_f1"),
         main_score="accuracy",
     ),
+    Task(
+        name="sdme-synth-discrete",
+        version=1,
+        dataset="synth",
+        description=(
+            "Single-label 7-class emotion classification on the synthetic controlled-deviation "
+            "corpus made by `sdme synth --preset benchmark` (2,400 clips; text, audio and "
+            "vision express another class than the clip's with probability 0.2, 0.3 and 0.4; "
+            "moderately imbalanced classes; ground-truth relevance). Train on `train`, select "
+            "on `validation`, score `test`; accuracy is the headline, with accuracy by "
+            "deviation level, relevance AUROC against the ground truth and robustness. The "
+            "dataset fingerprint is pinned: only the preset's exact corpus is accepted. "
+            "Synthetic data: numbers compare methods under known deviation, not emotion "
+            "recognition."),
+        task_type="discrete",
+        metrics=("accuracy", "macro_f1", "weighted_f1"),
+        main_score="accuracy",
+        dataset_fingerprint="205a41c33827937464683089c643fa864d95c98a527a915158765f438fff4817",
+    ),
+    _mmsa_regression("cmu-mosi", "mosi", "CMU-MOSI", "mosi"),
+    _mmsa_regression("cmu-mosei", "mosei", "CMU-MOSEI", "mosi"),
+    _mmsa_regression("ch-sims", "chsims", "CH-SIMS", "sims"),
+    _mmsa_regression("ch-sims-v2", "chsims2", "CH-SIMS v2.0", "sims"),
 )
+
+#: How to make each task's built dataset: commands, shown when it is missing (``--data-dir``
+#: is added to each by :func:`dataset_recipe`). Datasets are keyed by name; a task names one.
+DATASET_RECIPES: dict[str, tuple[str, ...]] = {
+    "sample": ("sdme download", "sdme build"),
+    "synth": ("sdme synth --preset benchmark",),
+    "mosi": ("sdme import mmsa --name mosi --path PATH/TO/MOSI/Processed/unaligned_50.pkl",),
+    "mosei": ("sdme import mmsa --name mosei --path PATH/TO/MOSEI/Processed/unaligned_50.pkl",),
+    "chsims": ("sdme import mmsa --name chsims --path PATH/TO/SIMS/Processed/unaligned_39.pkl",),
+    "chsims2": ("sdme import mmsa --name chsims2 --path PATH/TO/sims_unaligned.pkl",),
+}
+
+
+def dataset_recipe(dataset: str, data_dir: str | None = None) -> str | None:
+    """The shell command that makes a task dataset (None for a dataset without a recipe)."""
+    steps = DATASET_RECIPES.get(dataset)
+    if steps is None:
+        return None
+    suffix = f" --data-dir {data_dir}" if data_dir else ""
+    return " && ".join(step + suffix for step in steps)
 
 #: sha256 of every released task definition, keyed ``name@version``. A registered task whose
 #: definition hashes differently was edited in place: give it a new version instead.
 FROZEN: dict[str, str] = {
     "sdme-sample-discrete@1":
         "a51b545acba8ba522ce1ce83c047565d6d1e814ad0cecea4cb849b7382acb7e9",
+    "sdme-synth-discrete@1":
+        "9ea62475d8b2007a2e3cc33193a44eb8fb6667e0aebb4c20a1e18ee31363ded6",
+    "cmu-mosi@1":
+        "3eeca0af98eb352ab8e74defb254eb8c5ab8b8ad25a7bd22d4648d09f0705949",
+    "cmu-mosei@1":
+        "5f7b18f2eb84e970a2c4c6223f648fc69de61a1f22fca8095001334710e14a43",
+    "ch-sims@1":
+        "d452081836eb3fecbcfb6339b3447abd0a606d44dc1076a6fecc307dbabd4557",
+    "ch-sims-v2@1":
+        "36dc8c55a6e046073cad74abb9cea2f4eab8b3c4de2a7619eff6d54ad0f8c3df",
 }
 
 DEFAULT_TASK = "sdme-sample-discrete"
@@ -261,5 +355,5 @@ def get_task(spec: str | Task, version: int | None = None) -> Task:
     return task
 
 
-__all__ = ["BUILTIN_TASKS", "DEFAULT_TASK", "FROZEN", "Task", "TaskError", "get_task",
-           "list_tasks", "register_task", "unregister_task"]
+__all__ = ["BUILTIN_TASKS", "DATASET_RECIPES", "DEFAULT_TASK", "FROZEN", "Task", "TaskError",
+           "dataset_recipe", "get_task", "list_tasks", "register_task", "unregister_task"]

@@ -15,6 +15,9 @@ memory figures:
    a model built for the dataset's feature sizes, iterated for one epoch (or ``--batches``).
 3. **streaming loader** (``stream``) — the same ``make_loader`` over
    ``sdme.loading.ParquetRows`` (parquet row groups decoded on demand, windowed shuffle).
+4. **benchmark protocol** (``protocol``) — what ``python -m benchmark run`` trains on:
+   ``benchmark.protocol.StreamedRows`` (``ParquetRows`` reading only the model's input and
+   target columns, the target renamed ``label``) through the same ``make_loader``.
 
 Reported per run: samples/s (the first batch, with its one-off set-up, excluded), wall time,
 peak RSS (``VmHWM``) and the peaks of its anonymous and file-backed parts (sampled from
@@ -172,6 +175,41 @@ def run_stream(dataset: Path, split: str, batch_size: int, batches: int, workers
             "wall_s": end - start, "window": window, **_memory(mem)}
 
 
+def run_protocol(dataset: Path, split: str, batch_size: int, batches: int, workers: int,
+                 window: int) -> dict:
+    import baselines
+    from baselines.train import make_config, make_loader
+    from benchmark.protocol import StreamedRows, input_columns
+    from benchmark.tasks import get_task
+
+    info = json.loads((dataset / "build_info.json").read_text())
+    dims = {m: f["dim"] for m, f in info["features"].items()}
+    task = get_task("sdme-sample-discrete")  # a discrete task on the `label` column
+    with MemorySampler() as mem:
+        import pyarrow.parquet as pq
+
+        names = pq.ParquetFile(_shards(dataset, split)[0]).schema_arrow.names
+        data = StreamedRows(dataset, task, split, input_columns(names, task, with_targets=True),
+                            seed=0, window=window)
+        model = baselines.create_model("early_fusion", input_dims=dims,
+                                       num_classes=len(info["taxonomy"]))
+        config = make_config(batch_size=batch_size, num_workers=workers, progress=False)
+        loader = make_loader(data, model, config, train=True)
+        n = seen = 0
+        start = first = time.perf_counter()
+        for batch in loader:
+            seen += 1
+            if seen == 1:
+                first = time.perf_counter()
+            else:
+                n += len(batch.ids)
+            if batches and seen > batches:
+                break
+        end = time.perf_counter()
+    return {"samples": n, "seconds": end - first, "samples_per_s": n / (end - first),
+            "wall_s": end - start, "window": window, **_memory(mem)}
+
+
 def _peak_rss_mb() -> float:
     """VmHWM (peak RSS of this process image; ``ru_maxrss`` would include the parent's)."""
     with open("/proc/self/status") as fh:
@@ -238,7 +276,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="Write the figures here too.")
     parser.add_argument("--window", type=int, default=8,
                         help="Row groups per shuffle window of the streaming loader.")
-    parser.add_argument("--child", choices=["scan", "loader", "stream"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["scan", "loader", "stream", "protocol"],
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.dataset = args.dataset or paths.built_dir("synth-mosei")
 
@@ -252,6 +291,10 @@ def main() -> None:
     if args.child == "stream":
         print(json.dumps(run_stream(args.dataset, args.split, args.batch_size, args.batches,
                                     args.workers, args.window)))
+        return
+    if args.child == "protocol":
+        print(json.dumps(run_protocol(args.dataset, args.split, args.batch_size, args.batches,
+                                      args.workers, args.window)))
         return
 
     results: dict = {"dataset": str(args.dataset), "split": args.split,
@@ -268,19 +311,21 @@ def main() -> None:
         results["scan"] = _child("scan", args)
         results["loader"] = _child("loader", args)
         results["stream"] = _child("stream", args)
+        results["protocol"] = _child("protocol", args)
     results["goals"] = {}
-    for kind in ("loader", "stream"):
+    kinds = ("loader", "stream", "protocol")
+    for kind in kinds:
         ratio = results[kind]["samples_per_s"] / results["scan"]["samples_per_s"]
         results[f"{kind}_vs_scan"] = ratio
         results["goals"][kind] = {"peak_rss_below_2gb": results[kind]["peak_rss_mb"] < 2048,
                                   "at_least_half_scan_rate": ratio >= 0.5}
-    for kind in ("scan", "loader", "stream"):
+    for kind in ("scan", *kinds):
         r = results[kind]
         extra = f", prepare {r['prepare_s']:.1f} s" if "prepare_s" in r else ""
-        print(f"{kind:>6}: {r['samples_per_s']:8.1f} samples/s over {r['samples']} samples "
+        print(f"{kind:>8}: {r['samples_per_s']:8.1f} samples/s over {r['samples']} samples "
               f"({r['seconds']:.1f} s{extra}); peak RSS {r['peak_rss_mb']:.0f} MB (anon "
               f"{r['peak_anon_mb']:.0f} MB, file-backed {r['peak_file_mb']:.0f} MB)")
-    for kind in ("loader", "stream"):
+    for kind in kinds:
         print(f"{kind}/scan rate: {results[f'{kind}_vs_scan']:.2f}; goals met: "
               f"{results['goals'][kind]}")
     if args.json:

@@ -6,6 +6,7 @@
     sdme validate NAME_OR_DIR          # check a raw corpus or a built dataset
     sdme manifest DIR --name NAME      # write sdme.json for your own raw corpus
     sdme synth --n N                   # a synthetic corpus with controlled deviation (built)
+    sdme synth --preset benchmark      # the synthetic benchmark task's dataset
     sdme import mmsa --path F --name C # MMSA's CMU-MOSI/MOSEI, CH-SIMS (v2) features (built)
     sdme export mmsa --dataset D --out F
 """
@@ -214,15 +215,40 @@ def validate(target: str, kind: str | None, no_media: bool, data_dir: str | None
 @click.option("--videos-per-speaker", type=float, default=3.0, show_default=True,
               help="Mean videos per speaker.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--preset", default=None, metavar="NAME",
+              help="A fixed, named parameter set (sdme.synth.PRESETS); 'benchmark' makes the "
+                   "dataset of the benchmark task sdme-synth-discrete. Excludes the other "
+                   "generator options.")
 @click.option("--data-dir", type=click.Path(file_okay=False), help=DATA_DIR_HELP)
-def synth(n: int, out: str | None, deviation_rate: str, imbalance: float,
+@click.pass_context
+def synth(ctx: click.Context, n: int, out: str | None, deviation_rate: str, imbalance: float,
           class_weights: str | None, noise: float, seq_len: str | None, dims: str | None,
           missing_rate: float, annotators: int, annotator_accuracy: float,
-          clips_per_video: float, videos_per_speaker: float, seed: int,
+          clips_per_video: float, videos_per_speaker: float, seed: int, preset: str | None,
           data_dir: str | None) -> None:
     """Generate a synthetic corpus with controlled semantic deviation, as a built dataset."""
-    from sdme.synth import SynthConfig, SynthError, parse_modality_values, synthesize
+    from click.core import ParameterSource
 
+    from sdme.synth import (
+        SynthConfig,
+        SynthError,
+        parse_modality_values,
+        preset_config,
+        synthesize,
+    )
+
+    if preset is not None:
+        given = [f"--{name.replace('_', '-')}" for name in ctx.params
+                 if name not in ("preset", "out", "data_dir")
+                 and ctx.get_parameter_source(name) is not ParameterSource.DEFAULT]
+        if given:
+            _fail(f"--preset {preset} fixes every generator parameter; drop {', '.join(given)}")
+        try:
+            synthesize(out or paths.built_dir("synth", data_dir), preset_config(preset),
+                       progress=True)
+        except SynthError as exc:
+            _fail(str(exc))
+        return
     try:
         options: dict[str, object] = {
             "deviation_rate": parse_modality_values(deviation_rate, float)}

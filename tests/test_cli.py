@@ -53,7 +53,7 @@ def test_console_entry_point_runs():
 
 
 def test_registered_folder_builds_under_its_registered_name(tmp_path):
-    from tests.builddoubles import tiny_corpus
+    from builddoubles import tiny_corpus
 
     own = tiny_corpus(tmp_path / "my_recordings")
     data = tmp_path / "data"

@@ -16,6 +16,7 @@ from benchmark.protocol import (
     ConditionedRows,
     ProtocolError,
     SealedSplit,
+    StreamedRows,
     TestReference,
     check_coverage,
     dataset_fingerprint,
@@ -322,7 +323,8 @@ def test_missing_dataset_says_how_to_build(tmp_path):
 
     result = CliRunner().invoke(main, ["run", "--model", "mren", "--data-dir", str(tmp_path)])
     assert result.exit_code == 1
-    assert "run `sdme download && sdme build`" in result.output
+    assert (f"make it with `sdme download --data-dir {tmp_path} && sdme build --data-dir "
+            f"{tmp_path}`") in result.output
 
 
 # ----------------------------------------------------------------------------- end to end
@@ -341,7 +343,9 @@ def test_run_submit_leaderboard_end_to_end(tmp_path, monkeypatch):
     real_fit, real_predict = trainer.fit, trainer.predict
 
     def spy_fit(model, train_data, val_data, config=None, model_name=None):
-        seen = set(train_data["clip_id"]) | set(val_data["clip_id"])
+        # train and validation are streamed from parquet (bounded memory), not the mapped table
+        assert isinstance(train_data, StreamedRows) and isinstance(val_data, StreamedRows)
+        seen = {r["clip_id"] for r in train_data} | {r["clip_id"] for r in val_data}
         assert not seen & test_ids, "the test split reached fit()"
         events.append(("fit_start", config.seed))
         result = real_fit(model, train_data, val_data, config, model_name)

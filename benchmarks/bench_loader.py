@@ -116,10 +116,30 @@ def run_scan(dataset: Path, split: str, batch_size: int, batches: int) -> dict:
             "wall_s": end - start, **_memory(mem)}
 
 
+def _iterate(data, model, batch_size: int, batches: int, workers: int) -> dict:
+    """Runs the trainer's loader over ``data``; the rate leaves out the first batch (start-up)."""
+    from baselines.train import make_config, make_loader
+
+    config = make_config(batch_size=batch_size, num_workers=workers, progress=False)
+    loader = make_loader(data, model, config, train=True)
+    n = seen = 0
+    start = first = time.perf_counter()
+    for batch in loader:
+        seen += 1
+        if seen == 1:
+            first = time.perf_counter()
+        else:
+            n += len(batch.ids)
+        if batches and seen > batches:
+            break
+    end = time.perf_counter()
+    return {"samples": n, "seconds": end - first, "samples_per_s": n / (end - first),
+            "wall_s": end - start}
+
+
 def run_loader(dataset: Path, split: str, batch_size: int, batches: int, workers: int,
                hf_cache: Path) -> dict:
     import baselines
-    from baselines.train import make_config, make_loader
     from sdme.loading import feature_dims, load_dataset, taxonomy
 
     with MemorySampler() as mem:
@@ -128,28 +148,13 @@ def run_loader(dataset: Path, split: str, batch_size: int, batches: int, workers
         prepare = time.perf_counter() - t
         model = baselines.create_model("early_fusion", input_dims=feature_dims(data),
                                        num_classes=len(taxonomy(data)))
-        config = make_config(batch_size=batch_size, num_workers=workers, progress=False)
-        loader = make_loader(data, model, config, train=True)
-        n = seen = 0
-        start = first = time.perf_counter()
-        for batch in loader:
-            seen += 1
-            if seen == 1:
-                first = time.perf_counter()
-            else:
-                n += len(batch.ids)
-            if batches and seen > batches:
-                break
-        end = time.perf_counter()
-    return {"samples": n, "seconds": end - first, "samples_per_s": n / (end - first),
-            "wall_s": end - start, "prepare_s": prepare, "rows": len(data),
-            **_memory(mem)}
+        timing = _iterate(data, model, batch_size, batches, workers)
+    return {**timing, "prepare_s": prepare, "rows": len(data), **_memory(mem)}
 
 
 def run_stream(dataset: Path, split: str, batch_size: int, batches: int, workers: int,
                window: int) -> dict:
     import baselines
-    from baselines.train import make_config, make_loader
     from sdme.loading import ParquetRows
 
     info = json.loads((dataset / "build_info.json").read_text())
@@ -158,27 +163,13 @@ def run_stream(dataset: Path, split: str, batch_size: int, batches: int, workers
         data = ParquetRows(dataset, split, seed=0, window=window)
         model = baselines.create_model("early_fusion", input_dims=dims,
                                        num_classes=len(info["taxonomy"]))
-        config = make_config(batch_size=batch_size, num_workers=workers, progress=False)
-        loader = make_loader(data, model, config, train=True)
-        n = seen = 0
-        start = first = time.perf_counter()
-        for batch in loader:
-            seen += 1
-            if seen == 1:
-                first = time.perf_counter()
-            else:
-                n += len(batch.ids)
-            if batches and seen > batches:
-                break
-        end = time.perf_counter()
-    return {"samples": n, "seconds": end - first, "samples_per_s": n / (end - first),
-            "wall_s": end - start, "window": window, **_memory(mem)}
+        timing = _iterate(data, model, batch_size, batches, workers)
+    return {**timing, "window": window, **_memory(mem)}
 
 
 def run_protocol(dataset: Path, split: str, batch_size: int, batches: int, workers: int,
                  window: int) -> dict:
     import baselines
-    from baselines.train import make_config, make_loader
     from benchmark.protocol import StreamedRows, input_columns
     from benchmark.tasks import get_task
 
@@ -193,21 +184,8 @@ def run_protocol(dataset: Path, split: str, batch_size: int, batches: int, worke
                             seed=0, window=window)
         model = baselines.create_model("early_fusion", input_dims=dims,
                                        num_classes=len(info["taxonomy"]))
-        config = make_config(batch_size=batch_size, num_workers=workers, progress=False)
-        loader = make_loader(data, model, config, train=True)
-        n = seen = 0
-        start = first = time.perf_counter()
-        for batch in loader:
-            seen += 1
-            if seen == 1:
-                first = time.perf_counter()
-            else:
-                n += len(batch.ids)
-            if batches and seen > batches:
-                break
-        end = time.perf_counter()
-    return {"samples": n, "seconds": end - first, "samples_per_s": n / (end - first),
-            "wall_s": end - start, "window": window, **_memory(mem)}
+        timing = _iterate(data, model, batch_size, batches, workers)
+    return {**timing, "window": window, **_memory(mem)}
 
 
 def _peak_rss_mb() -> float:

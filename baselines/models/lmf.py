@@ -29,35 +29,22 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from baselines.models.base import Batch, EmotionModel, ModelConfig, ModelOutput, register_model
+from baselines.models.base import Batch, EmotionModel, ModelOutput, register_model
 from baselines.models.blocks import model_modalities
-from baselines.models.tfn import ModalitySubNets
+from baselines.models.tfn import ModalitySubNets, SubNetsConfig
 
 # ----------------------------------------------------------------------------- configuration
 
 
 @dataclass
-class LMFConfig(ModelConfig):
-    """Options of LMF.
+class LMFConfig(SubNetsConfig):
+    """Options of LMF (and those of :class:`~baselines.models.tfn.SubNetsConfig`).
 
     Attributes:
         rank: rank of the decomposition.
-        subnet_dim: size of each modality vector before fusion.
-        encoder: :class:`~baselines.models.blocks.SequenceEncoder` kind for the sequence
-            modalities (``hidden`` wide).
-        num_layers: encoder layers.
-        sequence_modalities: modalities encoded as sequences; the others are averaged over time
-            and go through a :class:`~baselines.models.blocks.SubNet`.
     """
 
     rank: int = 4
-    subnet_dim: int = 16
-    encoder: str = "gru"
-    num_layers: int = 1
-    sequence_modalities: tuple[str, ...] = ("text",)
-
-    def __post_init__(self) -> None:
-        self.sequence_modalities = tuple(self.sequence_modalities)  # a YAML list reads back
 
 
 # ----------------------------------------------------------------------------- building blocks

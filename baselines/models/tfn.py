@@ -46,14 +46,12 @@ from baselines.models.blocks import (
 
 
 @dataclass
-class TFNConfig(ModelConfig):
-    """Options of TFN.
+class SubNetsConfig(ModelConfig):
+    """Options of :class:`ModalitySubNets`, shared by TFN and LMF.
 
     Attributes:
         subnet_dim: size of each modality vector before fusion (TFN's ``text_out``,
-            ``audio_hidden``, ``video_hidden``); the fused tensor has
-            ``(subnet_dim + 1) ** n_modalities`` entries.
-        post_fusion_dim: width of the post-fusion layers.
+            ``audio_hidden``, ``video_hidden``).
         encoder: :class:`~baselines.models.blocks.SequenceEncoder` kind for the sequence
             modalities (``hidden`` wide).
         num_layers: encoder layers.
@@ -62,13 +60,24 @@ class TFNConfig(ModelConfig):
     """
 
     subnet_dim: int = 16
-    post_fusion_dim: int = 32
     encoder: str = "gru"
     num_layers: int = 1
     sequence_modalities: tuple[str, ...] = ("text",)
 
     def __post_init__(self) -> None:
         self.sequence_modalities = tuple(self.sequence_modalities)  # a YAML list reads back
+
+
+@dataclass
+class TFNConfig(SubNetsConfig):
+    """Options of TFN (and those of :class:`SubNetsConfig`); the fused tensor has
+    ``(subnet_dim + 1) ** n_modalities`` entries.
+
+    Attributes:
+        post_fusion_dim: width of the post-fusion layers.
+    """
+
+    post_fusion_dim: int = 32
 
 
 # ----------------------------------------------------------------------------- building blocks

@@ -95,8 +95,15 @@ class Extractor(ABC):
         """
 
     def to(self, device: str) -> Extractor:
-        """Moves the extractor's models to ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:1"``)."""
+        """Moves the extractor's models to ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
+
+        A lazily loaded torch module kept in ``self._model`` (None until first use) is moved
+        here; subclasses with other modules extend this.
+        """
         self.device = str(device)
+        model = getattr(self, "_model", None)
+        if model is not None:
+            model.to(self.device)
         return self
 
     def __repr__(self) -> str:

@@ -83,12 +83,6 @@ class MiniLMExtractor(Extractor):
             self._model = model.eval()
         return self._model
 
-    def to(self, device: str) -> Extractor:
-        self.device = str(device)
-        if self._model is not None:
-            self._model.to(self.device)
-        return self
-
     def extract(self, raw_dir: Path, clip: RawClip) -> np.ndarray:
         text = _check_text(raw_dir, clip)
         out = self.model.encode([text], output_value="token_embeddings", batch_size=1,
@@ -177,12 +171,6 @@ class HFEncoderExtractor(Extractor):
             self._tokenizer = AutoTokenizer.from_pretrained(self.location, local_files_only=True)
             self._model = AutoModel.from_pretrained(self.location, local_files_only=True) \
                 .eval().to(self.device)
-
-    def to(self, device: str) -> Extractor:
-        self.device = str(device)
-        if self._model is not None:
-            self._model.to(self.device)
-        return self
 
     def extract(self, raw_dir: Path, clip: RawClip) -> np.ndarray:
         import torch

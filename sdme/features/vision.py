@@ -54,7 +54,7 @@ class _FaceFramesExtractor(Extractor):
         self.device = str(device)
 
     def to(self, device: str) -> Extractor:
-        self.device = str(device)
+        super().to(device)
         self.detector.to(device)
         return self
 
@@ -174,12 +174,6 @@ class FaceNetExtractor(_FaceFramesExtractor):
                                  f"({str(exc).splitlines()[0]})") from exc
             self._model = model.eval().to(self.device)
         return self._model
-
-    def to(self, device: str) -> Extractor:
-        super().to(device)
-        if self._model is not None:
-            self._model.to(device)
-        return self
 
     def extract(self, raw_dir: Path, clip: RawClip) -> np.ndarray:
         import torch

@@ -40,7 +40,8 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from baselines.data import Collator
 from baselines.models.base import Batch, EmotionModel
-from sdme.io import atomic_path, atomic_write_text
+from sdme.device import resolve_device
+from sdme.fileio import atomic_path, atomic_write_text
 
 CHECKPOINT_FORMAT = "sdme-baselines-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -203,15 +204,6 @@ def deterministic(enabled: bool) -> Iterator[None]:
         yield
     finally:
         torch.use_deterministic_algorithms(before)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} requested but CUDA is not available")
-    return device
 
 
 def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:

@@ -162,7 +162,7 @@ def export_command(results_file: str, dataset_id: str | None, fmt: str,
     import yaml
 
     from benchmark.results import ResultsError, load_results, to_eval_results, to_model_index
-    from sdme.io import atomic_write_text
+    from sdme.fileio import atomic_write_text
 
     try:
         results = load_results(results_file)

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from benchmark.metrics import METRICS, Aggregate, effective_robustness
 from benchmark.results import Results, ResultsError, load_results
-from sdme.io import atomic_write_bytes, atomic_write_text
+from sdme.fileio import atomic_write_bytes, atomic_write_text
 
 PLOTS_DIR = "plots"
 

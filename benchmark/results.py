@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.metrics import METRIC_SPEC_VERSION, Aggregate, check_range, valid_levels
-from sdme.io import atomic_write_bytes, atomic_write_text
+from sdme.fileio import atomic_write_bytes, atomic_write_text
 
 RESULTS_FORMAT = "sdme-benchmark-results"
 SCHEMA_VERSION = 1

@@ -51,7 +51,7 @@ from benchmark.results import (
     results_from_dict,
 )
 from benchmark.tasks import Task, TaskError, get_task
-from sdme.io import atomic_write_bytes, atomic_write_text
+from sdme.fileio import atomic_write_bytes, atomic_write_text
 from sdme.schema import sha256_file
 
 TOLERANCE = 1e-6

@@ -25,8 +25,8 @@ from benchmark.metrics import (
     metric_names,
     valid_levels,
 )
+from sdme.schema import MODALITIES
 
-MODALITIES: tuple[str, ...] = ("text", "audio", "vision")
 DEFAULT_NOISE_LEVELS: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0)
 
 

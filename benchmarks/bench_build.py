@@ -75,12 +75,12 @@ def make_corpus(source: Path, target: Path, n_clips: int) -> Path:
 
 def stage_pass(raw: Path, fps: float, device: str) -> dict[str, dict[str, float]]:
     """Per-stage seconds and counts over every clip, in this process, one clip at a time."""
-    from sdme.build import resolve_device
+    from sdme.device import resolve_device
     from sdme.features import create_extractor
     from sdme.media.audio import load_audio
     from sdme.media.video import read_frames
 
-    device = resolve_device(device)
+    device = str(resolve_device(device))
     clips = read_annotations(raw / "annotations.csv")
     text = create_extractor("text").to(device)
     audio = create_extractor("audio").to(device)

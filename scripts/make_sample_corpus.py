@@ -53,7 +53,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # runnable as a plain script from a checkout
     sys.path.insert(0, str(REPO_ROOT))
 
-from sdme.io import swap_in_dir  # noqa: E402
+from sdme.fileio import swap_in_dir  # noqa: E402
 from sdme.relevance import agreement_by_modality, compute_relevance  # noqa: E402
 from sdme.schema import (  # noqa: E402
     ANNOTATIONS_NAME,

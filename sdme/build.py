@@ -15,7 +15,7 @@ Stages (each timed into ``build_info.json``):
 4. **write** — parquet shards ``data/<split>-NNNNN-of-NNNNN.parquet``, the dataset card
    (``README.md``, ``sdme.card``) and ``build_info.json`` are written by ``sdme.writer`` (the
    one writer of built datasets, streaming clip by clip) into a staging folder that
-   replaces ``out_dir`` whole (``sdme.io.swap_in_dir``): a half-written dataset never replaces a
+   replaces ``out_dir`` whole (``sdme.fileio.swap_in_dir``): a half-written dataset never replaces a
    good one.
 
 Policy for clips that cannot yield a modality (``sdme.features.ClipError``):
@@ -51,7 +51,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sdme.io import atomic_write_bytes
+from sdme.device import resolve_device
+from sdme.fileio import atomic_write_bytes
 from sdme.relevance import compute_relevance
 from sdme.schema import ANNOTATIONS_NAME, AUDIO_DIR, CLIPS_DIR, MODALITIES, CorpusManifest, RawClip
 from sdme.splits import DEFAULT_RATIOS, SplitReport, assign_splits
@@ -377,15 +378,6 @@ def _worker_extract(raw_dir: Path, clip: RawClip, cache_dirs: dict[str, Path],
     return extract_clip(_WORKER["extractors"], raw_dir, clip, cache_dirs, key)
 
 
-def resolve_device(device: str) -> str:
-    """``"auto"`` is ``"cuda"`` when torch sees a GPU, else ``"cpu"``."""
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def _progress(total: int, enabled: bool, desc: str):  # noqa: ANN202 - tqdm or a null object
     from tqdm.auto import tqdm
 
@@ -579,7 +571,7 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
 
     extractors = _create_extractors(text_encoder, audio_features, vision_features, fps,
                                     extractor_params)
-    device = resolve_device(device)
+    device = str(resolve_device(device))
     cache_root = Path(cache_dir) if cache_dir else out_dir.with_name(out_dir.name + ".cache")
     cache_dirs = {m: cache_root / cache_folder_name(e) for m, e in extractors.items()}
     for folder in cache_dirs.values():
@@ -670,4 +662,4 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
 
 __all__ = ["BUILD_INFO_NAME", "CARD_NAME", "DATA_DIRNAME", "DROP_REASONS", "MISSING_REASONS",
            "OPTIONAL_COLUMNS", "BuildError", "BuildReport", "ClipEvent", "build",
-           "dataset_features", "extract_clip", "resolve_device"]
+           "dataset_features", "extract_clip"]

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sdme.io import check_files
+from sdme.fileio import check_files
 from sdme.relevance import agreement_by_modality, compute_relevance
 from sdme.schema import (
     ANNOTATIONS_NAME,

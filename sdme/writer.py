@@ -17,7 +17,7 @@ the next row would take it past ``shard_rows`` rows or ``shard_bytes`` feature b
 larger row gets a shard of its own). Shards are written under a temporary name and renamed to
 ``<split>-<i>-of-<n>`` once the split's shard count is known. Everything happens in a staging
 folder beside ``out_dir`` that replaces it whole only in :meth:`BuiltDatasetWriter.commit`
-(``sdme.io.swap_in_dir``): a failed or interrupted write never replaces a good dataset. The
+(``sdme.fileio.swap_in_dir``): a failed or interrupted write never replaces a good dataset. The
 layout follows the Hugging Face file-based dataset conventions
 (https://huggingface.co/docs/hub/datasets-manual-configuration), so plain
 ``datasets.load_dataset(out_dir)`` reads it.
@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sdme.io import atomic_write_text, swap_in_dir
+from sdme.fileio import atomic_write_text, swap_in_dir
 
 if TYPE_CHECKING:
     import datasets

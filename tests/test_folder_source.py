@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from sdme.io import check_files
+from sdme.fileio import check_files
 from sdme.schema import DEFAULT_TAXONOMY, CorpusManifest, FormatError, RawClip, write_annotations
 from sdme.sources import get_source
 from sdme.sources.folder import download, write_manifest

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from sdme.archive import UnsafeArchiveError, extract_archive
-from sdme.io import check_files
+from sdme.fileio import check_files
 from sdme.schema import (
     CorpusManifest,
     FileEntry,

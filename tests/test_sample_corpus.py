@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sdme.io import check_files
+from sdme.fileio import check_files
 from sdme.relevance import agreement_by_modality, compute_relevance
 from sdme.schema import (
     ANNOTATIONS_NAME,

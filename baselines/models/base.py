@@ -14,7 +14,8 @@ from dataclasses import dataclass, field, fields
 import torch
 from torch import nn
 
-MODALITIES: tuple[str, ...] = ("text", "audio", "vision")
+from sdme.schema import MODALITIES
+
 
 
 @dataclass

@@ -13,7 +13,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from sdme.io import atomic_write_text
+from sdme.fileio import atomic_write_text
 from sdme.schema import (
     ANNOTATIONS_NAME,
     DEFAULT_TAXONOMY,

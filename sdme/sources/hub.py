@@ -13,7 +13,7 @@ that no archive carries. ``download``:
 3. fetches ``sdme.json`` first, then checks every file against it (size and sha256): an archive
    before it is unpacked (safely, ``sdme.archive``, into a scratch folder), the unpacked members
    and the loose files as they arrive. A bad file is deleted from staging and named in the error;
-4. only when everything verifies, swaps staging into ``target`` (``sdme.io.swap_in_dir``) with
+4. only when everything verifies, swaps staging into ``target`` (``sdme.fileio.swap_in_dir``) with
    ``.sdme-source.json`` recording repo, requested revision, commit sha and endpoint (a hidden
    file, so it is not part of the manifest). The archives themselves are not kept.
 
@@ -54,7 +54,7 @@ from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_st
 from huggingface_hub.utils import tqdm as hf_tqdm
 
 from sdme.archive import extract_archive
-from sdme.io import atomic_write_text, check_files, swap_in_dir
+from sdme.fileio import atomic_write_text, check_files, swap_in_dir
 from sdme.schema import MANIFEST_NAME, CorpusManifest, FileEntry, FormatError, sha256_file
 from sdme.sources import SourceError, register_source
 

@@ -769,7 +769,7 @@ def export_mmsa(dataset: str | os.PathLike, out_file: str | os.PathLike, *,
     """
     import pyarrow.parquet as pq
 
-    from sdme.io import atomic_path
+    from sdme.fileio import atomic_path
     from sdme.loading import resolve_built
 
     root = resolve_built(dataset, data_dir)

@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from sdme.io import check_files, swap_in_dir
+from sdme.fileio import check_files, swap_in_dir
 from sdme.schema import MANIFEST_NAME, CorpusManifest
 from sdme.sources import register_source
 

@@ -3,8 +3,8 @@
 # the venv's bin folder on stdout (all other output goes to stderr). Safe to re-run: cheap when done.
 #
 #   - system packages: FFmpeg libraries (torchaudio 2.11 decodes through torchcodec, which needs
-#     them), espeak-ng (regenerating the bundled sample corpus) and Chromium (rendering test of
-#     the leaderboard page), via apt-get when missing;
+#     them), espeak-ng (regenerating the bundled sample corpus) and Chromium with chromium-driver (the
+#     browser tests of the leaderboard page and the annotation app), via apt-get when missing;
 #   - a virtual environment outside the clone, keyed by a hash of requirements.lock, created once
 #     and reused by every clone on this machine (SDME_VENV overrides its location);
 #   - this clone installed into it in editable mode, so `sdme` runs this checkout.
@@ -19,6 +19,7 @@ sys.exit(0 if ctypes.util.find_library("avcodec") and ctypes.util.find_library("
 PY
 command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo="sudo"
@@ -30,7 +31,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   else
     log "missing system packages: ${need_apt[*]} — install them with your package manager"
     log "(FFmpeg's shared libraries are required for audio decoding; espeak-ng only to regenerate"
-    log " the sample corpus; chromium only for the leaderboard rendering test)"
+    log " the sample corpus; chromium and chromium-driver only for the browser tests)"
     exit 1
   fi
 fi

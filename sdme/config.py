@@ -47,7 +47,8 @@ def coerce(value: Any, hint: Any, name: str) -> Any:
     """``value`` converted to the type ``hint`` describes.
 
     Strings are parsed as YAML when the hint does not accept a string (``"3"`` -> 3,
-    ``"[1, 2]"`` -> [1, 2], ``"true"`` -> True). Integers are accepted for floats; lists for
+    ``"[1, 2]"`` -> [1, 2], ``"true"`` -> True); a float field also takes ``"1e-4"``, which YAML
+    1.1 would read as text. Integers are accepted for floats; lists for
     tuples; nothing else is converted.
 
     Raises:
@@ -98,6 +99,11 @@ def coerce(value: Any, hint: Any, name: str) -> Any:
     elif hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "1e-4" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
     elif hint is str:
         if isinstance(value, str):
             return value

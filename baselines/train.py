@@ -20,18 +20,16 @@ deterministic algorithms, so the same seed gives the same numbers.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import difflib
 import json
 import math
 import os
 import random
 import sys
 import time
-import typing
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -39,7 +37,8 @@ import yaml
 from torch.utils.data import DataLoader, IterableDataset
 
 from baselines.data import Collator
-from baselines.models.base import Batch, EmotionModel
+from baselines.models.base import Batch, EmotionModel, plain_floats
+from sdme.config import ConfigError, from_mapping, read_yaml_mapping, to_dict
 from sdme.device import resolve_device
 from sdme.fileio import atomic_path, atomic_write_text
 
@@ -93,7 +92,7 @@ class TrainConfig:
     patience: int = 5
     seed: int = 0
     device: str = "auto"
-    amp: str = "auto"
+    amp: Literal["auto", "bf16", "fp16", "off"] = "auto"
     grad_clip: float = 1.0
     num_workers: int = 0
     select_metric: str = "auto"
@@ -102,48 +101,18 @@ class TrainConfig:
     progress: bool = True
 
     def to_dict(self) -> dict[str, object]:
-        return dataclasses.asdict(self)
-
-
-def _coerce(name: str, value: object, hint: object) -> object:
-    """Converts an override (possibly a command-line string) to the field's type."""
-    args = set(typing.get_args(hint)) or {hint}
-    if isinstance(value, str) and str not in args:
-        value = yaml.safe_load(value)
-    if value is None:
-        if type(None) in args:
-            return None
-        raise ValueError(f"train config {name!r} cannot be null")
-    if bool in args:
-        if not isinstance(value, bool):
-            raise ValueError(f"train config {name!r} must be true/false, got {value!r}")
-        return value
-    if float in args and isinstance(value, (int, float, str)) and not isinstance(value, bool):
-        return float(value)
-    if int in args and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if str in args and isinstance(value, str):
-        return value
-    raise ValueError(f"train config {name!r}: {value!r} is not a valid {hint}")
+        return to_dict(self)
 
 
 def make_config(values: Mapping[str, object] | None = None, **overrides: object) -> TrainConfig:
-    """A :class:`TrainConfig` from a mapping plus keyword overrides (strings are YAML-parsed).
+    """A :class:`TrainConfig` from a mapping plus keyword overrides (strings are parsed to the
+    field's type, as :func:`sdme.config.from_mapping` does).
 
     Raises:
-        ValueError: on an unknown option (with a close-match hint) or a value of the wrong type.
+        ConfigError: (a ``ValueError``) an unknown option (with a close-match hint) or a value
+            of the wrong type.
     """
-    hints = typing.get_type_hints(TrainConfig)
-    merged = {**(values or {}), **overrides}
-    resolved = {}
-    for key, value in merged.items():
-        if key not in hints:
-            close = difflib.get_close_matches(key, hints, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"unknown train config option {key!r}{hint} "
-                             f"(known: {', '.join(hints)})")
-        resolved[key] = _coerce(key, value, hints[key])
-    return TrainConfig(**resolved)
+    return _train_config({**(values or {}), **overrides})
 
 
 def load_config(path: str | os.PathLike | None = None, **overrides: object) -> TrainConfig:
@@ -153,27 +122,22 @@ def load_config(path: str | os.PathLike | None = None, **overrides: object) -> T
     accepted too; its ``train`` section is used.
 
     Raises:
-        ValueError: if the file is not a YAML mapping, or on unknown options or bad values; the
-            message names the file.
+        ConfigError: (a ``ValueError``) the file is unreadable or not a YAML mapping, or an
+            unknown option or a bad value; the message names the file.
     """
-    values: dict[str, object] = {}
-    if path is not None:
-        text = Path(path).read_text(encoding="utf-8")
-        try:
-            loaded = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{path}: not valid YAML: {exc}") from exc
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ValueError(f"{path}: expected a mapping of train options, "
-                             f"got {type(loaded).__name__}")
-        values = loaded.get("train", loaded) if "model_config" in loaded else loaded
-        try:
-            return make_config(values, **overrides)
-        except ValueError as exc:
-            raise ValueError(f"{path}: {exc}") from exc
-    return make_config(values, **overrides)
+    if path is None:
+        return make_config(None, **overrides)
+    loaded = read_yaml_mapping(path)
+    values = loaded.get("train", loaded) if "model_config" in loaded else loaded
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{path}: section 'train' must be a mapping")
+    return _train_config({**values, **overrides}, source=path)
+
+
+def _train_config(values: Mapping[str, object],
+                  source: str | os.PathLike | None = None) -> TrainConfig:
+    return from_mapping(TrainConfig, plain_floats(TrainConfig, values), what="train config",
+                        source=source)
 
 
 def save_config(path: str | os.PathLike, config: TrainConfig, model: EmotionModel | None = None,
@@ -181,7 +145,7 @@ def save_config(path: str | os.PathLike, config: TrainConfig, model: EmotionMode
     """Writes the resolved train config (and the model's name and config) as YAML, atomically."""
     doc: dict[str, object] = {"train": config.to_dict()}
     if model is not None:
-        doc = {"model": model_name, "model_config": dataclasses.asdict(model.config), **doc}
+        doc = {"model": model_name, "model_config": to_dict(model.config), **doc}
     atomic_write_text(path, yaml.safe_dump(doc, sort_keys=False))
 
 
@@ -448,7 +412,7 @@ def save_checkpoint(path: str | os.PathLike, model: EmotionModel, model_name: st
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
         "model_name": model_name,
-        "model_config": dataclasses.asdict(model.config),
+        "model_config": to_dict(model.config),
         "train_config": config.to_dict() if config is not None else None,
         "epoch": epoch,
         "metrics": dict(metrics or {}),

@@ -142,3 +142,67 @@ def test_no_nan_when_every_sample_lacks_a_modality(name: str) -> None:
     loss.backward()
     assert math.isfinite(float(loss.detach()))
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_registered_model_builds_its_config_class(name: str) -> None:
+    spec = baselines.MODELS.get(name)
+    assert baselines.MODELS.meta(name)["description"]
+    model = build(name)
+    assert isinstance(model, spec.model_class)
+    assert type(model.config) is spec.model_class.config_class
+    assert model.model_name == name
+
+
+def test_options_are_typed_and_checked_by_the_config_class() -> None:
+    # Strings from YAML or the command line are parsed to each field's type.
+    model = baselines.create_model("tfn", input_dims=DIMS, hidden="8", dropout="0.25",
+                                   sequence_modalities="[text, audio]", post_fusion_dim=4)
+    assert (model.config.hidden, model.config.dropout) == (8, 0.25)
+    assert model.config.sequence_modalities == ("text", "audio")
+    assert baselines.create_model("mren", input_dims=DIMS, rse_weight="1e-2").config.rse_weight \
+        == pytest.approx(0.01)
+    with pytest.raises(baselines.ModelConfigError, match="did you mean 'hidden'"):
+        baselines.create_model("late_fusion", input_dims=DIMS, hiden=8)
+    with pytest.raises(ValueError, match="'encoder': 'lstm' is not one of"):
+        baselines.create_model("misa", input_dims=DIMS, encoder="lstm")
+    with pytest.raises(ValueError, match="'task': 'regression'"):
+        baselines.create_model("early_fusion", input_dims=DIMS, task="regression")
+
+
+def test_variants_are_declared_as_data() -> None:
+    assert not baselines.create_model("mren-no-rse", input_dims=DIMS).config.rse
+    assert baselines.create_model("mren-no-rse", input_dims=DIMS, rse=True).config.rse
+    assert baselines.create_model("mren", input_dims=DIMS).config.rse
+    # A fixed option may be repeated (a checkpoint's config does) but not changed.
+    assert baselines.create_model("audio_only", input_dims=DIMS,
+                                  modality="audio").config.modality == "audio"
+    with pytest.raises(ValueError, match="fixed to 'text'.*use 'vision_only' instead"):
+        baselines.create_model("text_only", input_dims=DIMS, modality="vision")
+
+
+def test_register_model_forms() -> None:
+    from baselines.models.late_fusion import LateFusion
+
+    def plain_factory(**options):
+        """A factory function, timm's form."""
+        return LateFusion(LateFusion.config_class(**options))
+
+    try:
+        baselines.register_model("test-factory")(plain_factory)
+        spec = baselines.register_model("test-variant", LateFusion,
+                                        defaults={"unimodal_loss_weight": 0.0})
+        assert "test-variant" in baselines.list_models()
+        assert baselines.create_model("test-factory", input_dims=DIMS).model_name == \
+            "test-factory"
+        assert baselines.MODELS.meta("test-factory")["description"] == \
+            "A factory function, timm's form."
+        assert baselines.create_model("test-variant", input_dims=DIMS).config \
+            == spec.config(input_dims=DIMS)
+        assert spec.config(input_dims=DIMS).unimodal_loss_weight == 0.0
+        with pytest.raises(baselines.ModelConfigError, match="no_such"):
+            baselines.register_model("test-bad", LateFusion, defaults={"no_such": 1})
+        assert "test-bad" not in baselines.list_models()
+    finally:
+        for name in ("test-factory", "test-variant", "test-bad"):
+            baselines.MODELS.unregister(name)

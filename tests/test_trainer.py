@@ -141,6 +141,20 @@ def test_fit_writes_checkpoint_and_resolved_config(tmp_path, train_rows) -> None
     assert np.array_equal(predict(loaded, train_rows).logits, predict(model, train_rows).logits)
 
 
+def test_checkpoint_written_before_shared_encoder_options_loads(tmp_path, train_rows) -> None:
+    # best.pt as written before TFN's config gained ``num_heads`` (and with a tuple, as
+    # ``dataclasses.asdict`` stored ``sequence_modalities`` then).
+    model = build("tfn")
+    path = save_checkpoint(tmp_path / "best.pt", model, "tfn")
+    payload = torch.load(path, weights_only=True)
+    del payload["model_config"]["num_heads"]
+    payload["model_config"]["sequence_modalities"] = ("text",)
+    torch.save(payload, path)
+    loaded = load_checkpoint(path)
+    assert loaded.model_name == "tfn" and loaded.config == model.config
+    assert np.array_equal(predict(loaded, train_rows).logits, predict(model, train_rows).logits)
+
+
 def test_bad_checkpoint_is_named(tmp_path) -> None:
     path = tmp_path / "junk.pt"
     torch.save({"state_dict": {}}, path)

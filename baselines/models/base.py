@@ -3,18 +3,44 @@
 Every model takes a :class:`Batch` (per-modality padded feature sequences and masks; any modality
 may be missing) and returns a :class:`ModelOutput`. Model-specific training behaviour (extra
 losses, parameter groups) lives in the hooks of :class:`EmotionModel`, so one trainer serves all.
+
+Models are registered by name in :data:`MODELS`, one :class:`sdme.registry.Registry` that imports
+every public module of ``baselines.models`` (and the ``sdme.models`` entry-point group) before
+its first lookup, so adding a model is adding one file. The shape is timm's
+(``timm/models/_registry.py``): :func:`register_model`, :func:`create_model`, :func:`list_models`.
+A model class names its options in ``config_class`` (a :class:`ModelConfig` dataclass);
+:func:`create_model` builds that config with :func:`sdme.config.from_mapping` (strings from YAML or
+the command line parsed to the field types, unknown options refused with a close match) and the
+class from it. A registered variant is data, the class plus the options it defaults or fixes::
+
+    register_model("late_fusion", LateFusion)
+    register_model("mren-no-rse", MREN, defaults={"rse": False, "human_relevance": False},
+                   description="Ablation: MREN without the RSE loss")
+    register_model("text_only", UnimodalModel, fixed={"modality": "text"})
 """
 
 from __future__ import annotations
 
-import difflib
+import contextlib
+import os
+import typing
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal, TypeVar
 
 import torch
 from torch import nn
 
+from sdme.config import ConfigError, field_hints, from_mapping
+from sdme.registry import Registry
 from sdme.schema import MODALITIES
+
+__all__ = ["MODALITIES", "MODELS", "Batch", "EmotionModel", "ModelConfig", "ModelConfigError",
+           "ModelFactory", "ModelOutput", "ModelSpec", "create_model", "list_models",
+           "prediction_loss", "register_model"]
+
+C = TypeVar("C", bound="ModelConfig")
 
 
 
@@ -80,35 +106,97 @@ class ModelOutput:
     aux: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
+class ModelConfigError(ConfigError, TypeError):
+    """A model option that does not exist, or a value of the wrong type; the message names both.
+
+    A :class:`~sdme.config.ConfigError` (so a ``ValueError``) and also a ``TypeError``, what an
+    unexpected keyword argument raises, which is what callers of ``create_model`` caught before
+    model options went through :mod:`sdme.config`.
+    """
+
+
 @dataclass
 class ModelConfig:
     """Configuration shared by all models; models subclass it to add their own fields.
 
     ``input_dims`` and ``num_classes`` come from the dataset, never hard-coded.
+
+    Attributes:
+        input_dims: feature size per modality; the modalities the model reads.
+        num_classes: number of classes (discrete task).
+        task: ``"discrete"`` (class logits) or ``"continuous"`` (one score).
+        hidden: model width.
+        dropout: dropout probability.
     """
 
     input_dims: dict[str, int] = field(default_factory=dict)
     num_classes: int = 7
-    task: str = "discrete"  # or "continuous"
+    task: Literal["discrete", "continuous"] = "discrete"
     hidden: int = 64
     dropout: float = 0.1
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, object]) -> ModelConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise TypeError(f"{cls.__name__} has no option(s) {', '.join(unknown)}; "
-                            f"known: {', '.join(sorted(known))}")
-        return cls(**values)
+    def from_dict(cls: type[C], values: Mapping[str, Any], *, what: str | None = None,
+                  source: str | os.PathLike | None = None) -> C:
+        """The config from option values, through :func:`sdme.config.from_mapping`.
+
+        Args:
+            values: option values; strings are parsed to the field's type (``"0.2"`` -> 0.2).
+            what: what the options configure, for messages (default: the class name).
+            source: where the values came from (a file), prefixed to messages.
+
+        Raises:
+            ModelConfigError: an unknown option (with a close match) or a bad value.
+        """
+        try:
+            return from_mapping(cls, plain_floats(cls, values), what=what, source=source)
+        except ConfigError as exc:
+            raise ModelConfigError(str(exc)) from None
 
     @property
     def out_dim(self) -> int:
         return self.num_classes if self.task == "discrete" else 1
 
 
+def plain_floats(cls: type, values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` with strings such as ``"1e-4"`` read as floats where dataclass ``cls`` wants one.
+
+    PyYAML follows YAML 1.1, whose floats need a dot, so :func:`sdme.config.coerce` keeps
+    ``"1e-4"`` a string and refuses it for a float field (``--param lr=1e-4``). Used before
+    :func:`~sdme.config.from_mapping` by :meth:`ModelConfig.from_dict` and
+    ``baselines.train.make_config``; to be removed once ``coerce`` reads such strings itself.
+    """
+    hints = field_hints(cls)
+    out = dict(values)
+    for key, value in out.items():
+        hint = hints.get(key)
+        if isinstance(value, str) and (hint is float or float in typing.get_args(hint)):
+            with contextlib.suppress(ValueError):
+                out[key] = float(value)
+    return out
+
+
+def prediction_loss(logits: torch.Tensor, labels: torch.Tensor, task: str,
+                    reduction: str = "mean") -> torch.Tensor:
+    """The task's loss of a prediction: cross-entropy (discrete) or L1 (continuous, as in MMSA).
+
+    Args:
+        logits: [B, C] class logits or [B, 1] scores (computed in float32).
+        labels: [B] class indices or scores.
+        task: ``"discrete"`` or ``"continuous"``.
+        reduction: ``"mean"`` or ``"none"`` (one value per sample).
+    """
+    if task == "discrete":
+        return nn.functional.cross_entropy(logits.float(), labels, reduction=reduction)
+    return nn.functional.l1_loss(logits.float().squeeze(-1), labels.float(), reduction=reduction)
+
+
 class EmotionModel(nn.Module):
-    """Base class: ``forward(batch) -> ModelOutput`` plus training hooks."""
+    """Base class: ``forward(batch) -> ModelOutput`` plus training hooks.
+
+    Subclasses set ``config_class`` to their :class:`ModelConfig` subclass; :func:`create_model`
+    builds it from the options it is given and passes it to ``__init__``.
+    """
 
     config_class: type[ModelConfig] = ModelConfig
 
@@ -120,10 +208,8 @@ class EmotionModel(nn.Module):
         raise NotImplementedError
 
     def task_loss(self, output: ModelOutput, batch: Batch) -> torch.Tensor:
-        """The main objective: cross-entropy (discrete) or L1 (continuous, as in MMSA)."""
-        if self.config.task == "discrete":
-            return nn.functional.cross_entropy(output.logits.float(), batch.labels)
-        return nn.functional.l1_loss(output.logits.float().squeeze(-1), batch.labels.float())
+        """The main objective: :func:`prediction_loss` of the output on the clip labels."""
+        return prediction_loss(output.logits, batch.labels, self.config.task)
 
     def extra_losses(self, output: ModelOutput, batch: Batch) -> dict[str, torch.Tensor]:
         """Model-specific auxiliary losses, already weighted; summed by the trainer."""
@@ -138,25 +224,138 @@ class EmotionModel(nn.Module):
         """Called by the trainer before each training epoch."""
 
 
+# ----------------------------------------------------------------------------- registry
+
 ModelFactory = Callable[..., EmotionModel]
-_REGISTRY: dict[str, ModelFactory] = {}
+
+#: Every registered model: name -> a factory ``(**options) -> EmotionModel`` (mostly a
+#: :class:`ModelSpec`); metadata ``description`` and ``model_class`` (None for a plain factory).
+MODELS: Registry[ModelFactory] = Registry("model", packages=["baselines.models"])
 
 
-def register_model(name: str) -> Callable[[ModelFactory], ModelFactory]:
-    def wrap(factory: ModelFactory) -> ModelFactory:
-        if name in _REGISTRY and _REGISTRY[name] is not factory:
-            raise ValueError(f"model {name!r} is already registered")
-        _REGISTRY[name] = factory
-        return factory
+class ModelSpec:
+    """A registered model as data: its class and the options it defaults or fixes.
 
-    return wrap
+    Calling the spec with options builds the model: the class's ``config_class`` from
+    ``{**defaults, **options, **fixed}`` (see :meth:`ModelConfig.from_dict`), then the class.
+
+    Args:
+        name: the registered name (for messages).
+        model_class: an :class:`EmotionModel` subclass.
+        defaults: options that differ from the config class's defaults; callers may override
+            them (an ablation switches a part off by default).
+        fixed: options the variant is defined by; a caller may repeat them (a checkpoint's
+            saved config does) but not change them.
+        description: one line for listings (default: the class docstring's first line).
+    """
+
+    def __init__(self, name: str, model_class: type[EmotionModel], *,
+                 defaults: Mapping[str, Any] | None = None,
+                 fixed: Mapping[str, Any] | None = None, description: str | None = None) -> None:
+        if not (isinstance(model_class, type) and issubclass(model_class, EmotionModel)):
+            raise TypeError(f"model {name!r}: {model_class!r} is not an EmotionModel subclass")
+        self.name = name
+        self.model_class = model_class
+        self.config_class = model_class.config_class
+        self.defaults = MappingProxyType(dict(defaults or {}))
+        self.fixed = MappingProxyType(dict(fixed or {}))
+        self.description = description or _first_line(model_class.__doc__)
+        # What the registry compares to accept a reloaded module registering again.
+        self.__module__ = model_class.__module__
+        self.__qualname__ = f"{model_class.__qualname__}[{name}]"
+        self.config()  # an option the config lacks, or a bad value, fails at registration
+
+    def config(self, **options: Any) -> ModelConfig:
+        """The resolved config for ``options`` (no model is built).
+
+        Raises:
+            ModelConfigError: an unknown option, a bad value, or a fixed option changed.
+        """
+        for key, value in self.fixed.items():
+            if key in options and options[key] != value:
+                hint = _alternative(self, key, options[key])
+                raise ModelConfigError(f"model {self.name!r}: option {key!r} is fixed to "
+                                       f"{value!r}, got {options[key]!r}{hint}")
+        return self.config_class.from_dict({**self.defaults, **options, **self.fixed},
+                                           what=f"model {self.name!r}")
+
+    def __call__(self, **options: Any) -> EmotionModel:
+        """Builds the model from ``options`` (see :meth:`config`)."""
+        return self.model_class(self.config(**options))
+
+    def __repr__(self) -> str:
+        extra = "".join(f", {k}={dict(v)!r}" for k, v in (("defaults", self.defaults),
+                                                          ("fixed", self.fixed)) if v)
+        return f"ModelSpec({self.name!r}, {self.model_class.__name__}{extra})"
 
 
-def registered() -> dict[str, ModelFactory]:
-    return _REGISTRY
+def _first_line(doc: str | None) -> str:
+    return (doc or "").strip().split("\n", 1)[0].strip()
 
 
-def unknown_model_error(name: str) -> KeyError:
-    hint = difflib.get_close_matches(name, _REGISTRY, n=1)
-    extra = f" Did you mean {hint[0]!r}?" if hint else ""
-    return KeyError(f"unknown model {name!r}; known: {', '.join(sorted(_REGISTRY))}.{extra}")
+def _alternative(spec: ModelSpec, key: str, value: Any) -> str:
+    """`` (use 'audio_only' instead)`` when another variant of the same class fixes that value."""
+    for entry in MODELS.entries():
+        other = entry.obj
+        if (isinstance(other, ModelSpec) and other.model_class is spec.model_class
+                and other.fixed.get(key, object()) == value):
+            return f" (use {entry.name!r} instead)"
+    return ""
+
+
+def register_model(name: str, model_class: type[EmotionModel] | None = None, /, *,
+                   defaults: Mapping[str, Any] | None = None,
+                   fixed: Mapping[str, Any] | None = None,
+                   description: str | None = None) -> Any:
+    """Registers a model under ``name`` in :data:`MODELS`.
+
+    With a class, registers a :class:`ModelSpec` (see there for ``defaults`` and ``fixed``) and
+    returns it. Without one, returns a decorator for a model class (the same) or for a factory
+    function ``(**options) -> EmotionModel`` (timm's form, registered as it is)::
+
+        register_model("mren-no-contrastive", MREN, defaults={"contrastive": False})
+
+        @register_model("my_model")
+        class MyModel(EmotionModel):
+            config_class = MyConfig
+
+    Raises:
+        sdme.registry.RegistryError: ``name`` is taken by another model.
+        ModelConfigError: ``defaults`` or ``fixed`` names an option the config does not have.
+    """
+    if model_class is None:
+        def decorator(target: Any) -> Any:
+            if isinstance(target, type):
+                register_model(name, target, defaults=defaults, fixed=fixed,
+                               description=description)
+            else:
+                if defaults or fixed:
+                    raise TypeError(f"model {name!r}: defaults and fixed options need a model "
+                                    "class, not a factory function")
+                MODELS.register(name, target, description=description or _first_line(
+                    target.__doc__), model_class=None)
+            return target
+
+        return decorator
+    spec = ModelSpec(name, model_class, defaults=defaults, fixed=fixed, description=description)
+    MODELS.register(name, spec, description=spec.description, model_class=model_class)
+    return spec
+
+
+def list_models() -> list[str]:
+    """The registered model names, sorted."""
+    return MODELS.names()
+
+
+def create_model(name: str, **options: Any) -> EmotionModel:
+    """Builds the model registered as ``name``; ``options`` override its config's defaults.
+
+    The registered name is kept as ``model.model_name`` (checkpoints record it).
+
+    Raises:
+        sdme.registry.RegistryError: an unknown name (a ``KeyError``, with a close match).
+        ModelConfigError: an unknown option (with a close match) or a bad value.
+    """
+    model = MODELS.get(name)(**options)
+    model.model_name = name
+    return model

@@ -13,8 +13,13 @@ Public API (kept stable; other model files build on it):
 * :func:`model_modalities` — the modalities a config has inputs for, in canonical order.
 * :func:`mlp` — Linear → ReLU → Dropout → Linear.
 * :class:`SubNet` — TFN-style three-layer sub-network on a pooled vector (Zadeh et al., 2017).
+* :func:`attendable` — a key mask that never leaves a row with nothing to attend to.
 * :class:`SequenceEncoder` — ([B,T,D], [B,T]) → [B,hidden]; ``kind`` is ``"gru"``,
   ``"transformer"`` or ``"mean"``; :meth:`SequenceEncoder.steps` gives per-step outputs.
+* :class:`EncoderConfig` — the options of a model's sequence encoders (``encoder``,
+  ``num_layers``, ``num_heads``), a :class:`~baselines.models.base.ModelConfig` to subclass.
+* :func:`sequence_encoder` / :func:`modality_encoders` — one encoder, or one per modality, built
+  from an :class:`EncoderConfig`.
 * :func:`encode_modalities` — run one encoder per modality, zeros for modalities not in the batch.
 * :func:`modality_input` — a modality's (features, mask), a zero step with a False mask when
   the batch lacks it.
@@ -27,14 +32,18 @@ do not.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
 
 from baselines.models.base import MODALITIES, Batch, ModelConfig
 
-ENCODER_KINDS: tuple[str, ...] = ("gru", "transformer", "mean")
+EncoderKind = Literal["gru", "transformer", "mean"]
+ENCODER_KINDS: tuple[str, ...] = typing.get_args(EncoderKind)
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -121,6 +130,17 @@ class SubNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """[B, in_dim] → [B, hidden]."""
         return self.net(x)
+
+
+def attendable(mask: torch.Tensor) -> torch.Tensor:
+    """The key-padding mask [B, T] with step 0 opened for rows that have no True step.
+
+    Attention over an empty key set normalises over nothing (NaN); such a row attends to step 0
+    instead, and its output must be discarded (zeroed) by the caller.
+    """
+    attend = mask.clone()
+    attend[:, 0] |= ~mask.any(dim=1)
+    return attend
 
 
 def sinusoidal_positions(length: int, dim: int, device: torch.device | None = None,
@@ -221,11 +241,49 @@ class SequenceEncoder(nn.Module):
     def _transformer(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         h = self.proj(x)
         h = h + sinusoidal_positions(h.shape[1], h.shape[2], h.device, h.dtype)
-        # A row with no real step would attend to nothing (NaN): let it attend to step 0;
-        # its output is zeroed by the caller.
-        attend = mask.clone()
-        attend[:, 0] |= ~mask.any(dim=1)
-        return self.norm(self.transformer(h, src_key_padding_mask=~attend))
+        # Missing rows attend to step 0; their output is zeroed by the caller.
+        return self.norm(self.transformer(h, src_key_padding_mask=~attendable(mask)))
+
+
+@dataclass
+class EncoderConfig(ModelConfig):
+    """Options of a model's :class:`SequenceEncoder` s (one per modality).
+
+    Attributes:
+        encoder: the encoder kind, one of :data:`ENCODER_KINDS`.
+        num_layers: GRU / Transformer layers.
+        num_heads: attention heads (``encoder="transformer"``; must divide the encoder width).
+    """
+
+    encoder: EncoderKind = "gru"
+    num_layers: int = 1
+    num_heads: int = 4
+
+
+def sequence_encoder(config: EncoderConfig, modality: str,
+                     hidden: int | None = None) -> SequenceEncoder:
+    """The :class:`SequenceEncoder` of ``modality`` as ``config`` describes it.
+
+    Args:
+        config: the model's config (input size, dropout and encoder options).
+        modality: the modality (a key of ``config.input_dims``).
+        hidden: output size (default ``config.hidden``).
+    """
+    return SequenceEncoder(config.input_dims[modality], hidden or config.hidden,
+                           kind=config.encoder, dropout=config.dropout,
+                           num_layers=config.num_layers, num_heads=config.num_heads)
+
+
+def modality_encoders(config: EncoderConfig,
+                      modalities: Iterable[str] | None = None) -> nn.ModuleDict:
+    """One :func:`sequence_encoder` per modality, ``config.hidden`` wide.
+
+    Args:
+        config: the model's config.
+        modalities: which ones, in order (default :func:`model_modalities`).
+    """
+    modalities = model_modalities(config) if modalities is None else modalities
+    return nn.ModuleDict({m: sequence_encoder(config, m) for m in modalities})
 
 
 def encode_modalities(encoders: Mapping[str, nn.Module], batch: Batch,

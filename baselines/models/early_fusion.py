@@ -10,6 +10,8 @@ over its real steps (masked mean) and the pooled vectors are concatenated.
 Each pooled vector is layer-normalised (optional, on by default) so that modalities with very
 different feature scales (e.g. raw eGeMAPS functionals beside unit-norm sentence embeddings)
 start on an equal footing. A missing modality contributes zeros.
+
+Registered: ``early_fusion``.
 """
 
 from __future__ import annotations
@@ -75,10 +77,6 @@ class EarlyFusion(EmotionModel):
         return ModelOutput(logits=logits)
 
 
-# ----------------------------------------------------------------------------- registry
+# ----------------------------------------------------------------------------- registered models
 
-
-@register_model("early_fusion")
-def early_fusion(**config: object) -> EarlyFusion:
-    """Early fusion of pooled features."""
-    return EarlyFusion(EarlyFusionConfig.from_dict(config))
+register_model("early_fusion", EarlyFusion, description="Early fusion of pooled features.")

@@ -10,6 +10,8 @@ of the vote instead of voting with an empty input.
 Besides the task loss on the averaged logits, each unimodal classifier is also trained on the
 clip label (``unimodal_loss_weight``, over the samples that have the modality), as in classic
 late fusion where every unimodal classifier is a classifier in its own right.
+
+Registered: ``late_fusion``.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from baselines.models.base import Batch, EmotionModel, ModelConfig, ModelOutput, register_model
+from baselines.models.base import Batch, EmotionModel, ModelOutput, prediction_loss, register_model
 from baselines.models.blocks import (
-    SequenceEncoder,
+    EncoderConfig,
     encode_modalities,
     mlp,
+    modality_encoders,
     model_modalities,
     present_mask,
 )
@@ -32,20 +35,15 @@ from baselines.models.blocks import (
 
 
 @dataclass
-class LateFusionConfig(ModelConfig):
-    """Options of late fusion.
+class LateFusionConfig(EncoderConfig):
+    """Options of late fusion (and the encoder options of
+    :class:`~baselines.models.blocks.EncoderConfig`).
 
     Attributes:
-        encoder: :class:`~baselines.models.blocks.SequenceEncoder` kind of every modality.
-        num_layers: encoder layers.
-        num_heads: attention heads (``encoder="transformer"``).
         unimodal_loss_weight: weight of the per-modality losses on the clip label (0 trains the
             classifiers only through their average).
     """
 
-    encoder: str = "gru"
-    num_layers: int = 1
-    num_heads: int = 4
     unimodal_loss_weight: float = 1.0
 
 
@@ -60,11 +58,7 @@ class LateFusion(EmotionModel):
     def __init__(self, config: LateFusionConfig) -> None:
         super().__init__(config)
         self.modalities = model_modalities(config)
-        self.encoders = nn.ModuleDict({
-            m: SequenceEncoder(config.input_dims[m], config.hidden, kind=config.encoder,
-                               dropout=config.dropout, num_layers=config.num_layers,
-                               num_heads=config.num_heads)
-            for m in self.modalities})
+        self.encoders = modality_encoders(config, self.modalities)
         self.heads = nn.ModuleDict({m: mlp(config.hidden, config.hidden, config.out_dim,
                                            config.dropout) for m in self.modalities})
 
@@ -88,21 +82,14 @@ class LateFusion(EmotionModel):
             rows = present[:, i]
             if not rows.any():
                 continue
-            logits = output.modality_logits[m][rows].float()
-            labels = batch.labels[rows]
-            if self.config.task == "discrete":
-                losses.append(nn.functional.cross_entropy(logits, labels))
-            else:
-                losses.append(nn.functional.l1_loss(logits.squeeze(-1), labels.float()))
+            losses.append(prediction_loss(output.modality_logits[m][rows], batch.labels[rows],
+                                          self.config.task))
         if not losses:
             return {}
         return {"unimodal": self.config.unimodal_loss_weight * torch.stack(losses).mean()}
 
 
-# ----------------------------------------------------------------------------- registry
+# ----------------------------------------------------------------------------- registered models
 
-
-@register_model("late_fusion")
-def late_fusion(**config: object) -> LateFusion:
-    """Late fusion by averaging per-modality logits."""
-    return LateFusion(LateFusionConfig.from_dict(config))
+register_model("late_fusion", LateFusion,
+               description="Late fusion by averaging per-modality logits.")

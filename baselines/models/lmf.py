@@ -20,6 +20,8 @@ is never formed. As in the paper and its code:
 SDME's adaptations are those of TFN (configurable modalities, LayerNorm sub-networks, a linear
 continuous score). A missing modality's vector is zeros, so its factor contributes only through
 the constant 1, and the others' terms are kept.
+
+Registered: ``lmf``.
 """
 
 from __future__ import annotations
@@ -93,10 +95,7 @@ class LMF(EmotionModel):
     def __init__(self, config: LMFConfig) -> None:
         super().__init__(config)
         self.modalities = model_modalities(config)
-        self.subnets = ModalitySubNets({m: config.input_dims[m] for m in self.modalities},
-                                       config.subnet_dim, config.hidden,
-                                       config.sequence_modalities, config.encoder,
-                                       config.num_layers, config.dropout)
+        self.subnets = ModalitySubNets(config)
         self.fusion = LowRankFusion([config.subnet_dim] * len(self.modalities), config.out_dim,
                                     config.rank)
 
@@ -106,10 +105,6 @@ class LMF(EmotionModel):
         return ModelOutput(logits=logits, embeddings=embeddings)
 
 
-# ----------------------------------------------------------------------------- registry
+# ----------------------------------------------------------------------------- registered models
 
-
-@register_model("lmf")
-def lmf(**config: object) -> LMF:
-    """Low-rank Multimodal Fusion."""
-    return LMF(LMFConfig.from_dict(config))
+register_model("lmf", LMF, description="Low-rank Multimodal Fusion.")

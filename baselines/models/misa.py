@@ -32,6 +32,8 @@ the code), the paper's alternative adversarial similarity loss is left out (MMSA
 with CMD, ``use_cmd_sim: true``), and missing modalities are handled: their private and
 shared vectors are zeros, they are masked out of the fusion Transformer's attention, and every
 loss term only uses the samples that have the modalities it compares.
+
+Registered: ``misa``.
 """
 
 from __future__ import annotations
@@ -42,10 +44,12 @@ from itertools import combinations
 import torch
 from torch import nn
 
-from baselines.models.base import Batch, EmotionModel, ModelConfig, ModelOutput, register_model
+from baselines.models.base import Batch, EmotionModel, ModelOutput, register_model
 from baselines.models.blocks import (
-    SequenceEncoder,
+    EncoderConfig,
+    attendable,
     encode_modalities,
+    modality_encoders,
     model_modalities,
     present_mask,
 )
@@ -54,13 +58,11 @@ from baselines.models.blocks import (
 
 
 @dataclass
-class MISAConfig(ModelConfig):
-    """Options of MISA (``hidden`` is the width of every shared/private vector).
+class MISAConfig(EncoderConfig):
+    """Options of MISA (``hidden`` is the width of every shared/private vector), and the
+    utterance encoders' options of :class:`~baselines.models.blocks.EncoderConfig`.
 
     Attributes:
-        encoder: :class:`~baselines.models.blocks.SequenceEncoder` kind of the utterance
-            encoders.
-        num_layers: encoder layers.
         fusion_heads: attention heads of the fusion Transformer (must divide ``hidden``).
         sim_weight: weight of the CMD similarity loss.
         diff_weight: weight of the difference (orthogonality) loss.
@@ -69,8 +71,6 @@ class MISAConfig(ModelConfig):
         cmd_moments: number of moments CMD matches.
     """
 
-    encoder: str = "gru"
-    num_layers: int = 1
     fusion_heads: int = 2
     sim_weight: float = 0.3
     diff_weight: float = 0.1
@@ -128,10 +128,7 @@ class MISA(EmotionModel):
         super().__init__(config)
         self.modalities = model_modalities(config)
         h = config.hidden
-        self.encoders = nn.ModuleDict({
-            m: SequenceEncoder(config.input_dims[m], h, kind=config.encoder,
-                               dropout=config.dropout, num_layers=config.num_layers)
-            for m in self.modalities})
+        self.encoders = modality_encoders(config, self.modalities)
         self.project = nn.ModuleDict({
             m: nn.Sequential(nn.Linear(h, h), nn.ReLU(), nn.LayerNorm(h))
             for m in self.modalities})
@@ -167,9 +164,7 @@ class MISA(EmotionModel):
             presents.append(present)
         tokens = torch.stack(privates + shareds, dim=1)  # [B, 2M, H]
         token_mask = torch.stack(presents + presents, dim=1)  # [B, 2M]
-        attend = token_mask.clone()
-        attend[:, 0] |= ~token_mask.any(dim=1)  # never attend over nothing
-        fused = self.fusion_transformer(tokens, src_key_padding_mask=~attend)
+        fused = self.fusion_transformer(tokens, src_key_padding_mask=~attendable(token_mask))
         fused = fused * token_mask.unsqueeze(-1).to(fused.dtype)
         logits = self.fusion(fused.flatten(1))
         return ModelOutput(logits=logits, embeddings=embeddings, aux=aux)
@@ -202,10 +197,7 @@ class MISA(EmotionModel):
         return losses
 
 
-# ----------------------------------------------------------------------------- registry
+# ----------------------------------------------------------------------------- registered models
 
-
-@register_model("misa")
-def misa(**config: object) -> MISA:
-    """MISA with CMD similarity, orthogonality difference and reconstruction losses."""
-    return MISA(MISAConfig.from_dict(config))
+register_model("misa", MISA, description="MISA with CMD similarity, orthogonality difference and "
+               "reconstruction losses.")

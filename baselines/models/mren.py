@@ -45,7 +45,7 @@ Everything concrete below is this project's choice:
 * Loss weights ``rse_weight``, ``human_relevance_weight``, ``contrastive_weight`` and switches
   ``rse``, ``human_relevance``, ``contrastive`` (ablations); defaults are not tuned.
 
-Registered variants: ``mren``, ``mren-no-rse``, ``mren-no-contrastive``.
+Registered: ``mren``, and the ablations ``mren-no-rse``, ``mren-no-contrastive``.
 """
 
 from __future__ import annotations
@@ -56,25 +56,26 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines.models.base import Batch, EmotionModel, ModelConfig, ModelOutput, register_model
+from baselines.models.base import Batch, EmotionModel, ModelOutput, prediction_loss, register_model
 from baselines.models.blocks import (
-    SequenceEncoder,
+    EncoderConfig,
     encode_modalities,
     masked_softmax,
     mlp,
+    modality_encoders,
     model_modalities,
     present_mask,
 )
 
+# ----------------------------------------------------------------------------- configuration
+
 
 @dataclass
-class MRENConfig(ModelConfig):
-    """MREN options (see the module docstring for what each part does).
+class MRENConfig(EncoderConfig):
+    """MREN options (see the module docstring for what each part does), and the encoder options
+    of :class:`~baselines.models.blocks.EncoderConfig`.
 
     Attributes:
-        encoder: ``SequenceEncoder`` kind: ``"gru"``, ``"transformer"`` or ``"mean"``.
-        num_layers: encoder layers.
-        num_heads: attention heads of the transformer encoder.
         relevance_attention: learn relevance weights (False: uniform over present modalities).
         residual_mean: add the plain mean of the present modalities to the weighted sum.
         proj_dim: size of the contrastive projection.
@@ -90,9 +91,6 @@ class MRENConfig(ModelConfig):
         category_bounds: score bin edges that define categories for the continuous task.
     """
 
-    encoder: str = "gru"
-    num_layers: int = 1
-    num_heads: int = 4
     relevance_attention: bool = True
     residual_mean: bool = True
     proj_dim: int = 32
@@ -106,6 +104,9 @@ class MRENConfig(ModelConfig):
     prototypes: bool = True
     prototype_momentum: float = 0.9
     category_bounds: list[float] = field(default_factory=lambda: [0.0])
+
+
+# ----------------------------------------------------------------------------- building blocks
 
 
 class RelevanceAttention(nn.Module):
@@ -138,6 +139,9 @@ class RelevanceAttention(nn.Module):
         return masked_softmax(self.score(energy).squeeze(-1), present)
 
 
+# ----------------------------------------------------------------------------- model
+
+
 class MREN(EmotionModel):
     """Multimodal relevance estimation network (see the module docstring)."""
 
@@ -148,10 +152,7 @@ class MREN(EmotionModel):
         super().__init__(config)
         self.modalities = model_modalities(config)
         hidden = config.hidden
-        self.encoders = nn.ModuleDict({
-            m: SequenceEncoder(config.input_dims[m], hidden, config.encoder, config.dropout,
-                               config.num_layers, config.num_heads)
-            for m in self.modalities})
+        self.encoders = modality_encoders(config, self.modalities)
         self.attention = RelevanceAttention(hidden, len(self.modalities))
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = mlp(hidden, hidden, config.out_dim, config.dropout)
@@ -218,14 +219,8 @@ class MREN(EmotionModel):
 
     def rse_loss(self, output: ModelOutput, batch: Batch, weights: torch.Tensor) -> torch.Tensor:
         """``mean_b sum_m a_bm * loss(head_m, y_b)`` with detached weights ``a``."""
-        per_modality = []
-        for m in self.modalities:
-            logits = output.modality_logits[m].float()
-            if self.config.task == "discrete":
-                per_modality.append(F.cross_entropy(logits, batch.labels, reduction="none"))
-            else:
-                per_modality.append(F.l1_loss(logits.squeeze(-1), batch.labels.float(),
-                                              reduction="none"))
+        per_modality = [prediction_loss(output.modality_logits[m], batch.labels, self.config.task,
+                                         reduction="none") for m in self.modalities]
         return (torch.stack(per_modality, dim=1) * weights).sum(1).mean()
 
     def human_relevance_loss(self, weights: torch.Tensor, present: torch.Tensor,
@@ -323,23 +318,12 @@ class MREN(EmotionModel):
             self.prototype_ready[i] = ready | seen
 
 
-def _build(defaults: dict[str, object], config: dict[str, object]) -> MREN:
-    return MREN(MRENConfig.from_dict({**defaults, **config}))
+# ----------------------------------------------------------------------------- registered models
 
-
-@register_model("mren")
-def mren(**config: object) -> MREN:
-    """MREN with all three parts (relevance attention, RSE loss, contrastive loss)."""
-    return _build({}, config)
-
-
-@register_model("mren-no-rse")
-def mren_no_rse(**config: object) -> MREN:
-    """Ablation: MREN without the relevant semantic estimation loss (and human term)."""
-    return _build({"rse": False, "human_relevance": False}, config)
-
-
-@register_model("mren-no-contrastive")
-def mren_no_contrastive(**config: object) -> MREN:
-    """Ablation: MREN without the cross-modal contrastive loss."""
-    return _build({"contrastive": False}, config)
+register_model("mren", MREN, description="MREN with all three parts (relevance attention, RSE "
+               "loss, contrastive loss).")
+register_model("mren-no-rse", MREN, defaults={"rse": False, "human_relevance": False},
+               description="Ablation: MREN without the relevant semantic estimation loss (and "
+               "human term).")
+register_model("mren-no-contrastive", MREN, defaults={"contrastive": False},
+               description="Ablation: MREN without the cross-modal contrastive loss.")

@@ -29,12 +29,15 @@ is zeroed (and attention never runs over an empty key set, so no NaN), which lea
 branch a position-wise network over the target. A missing target modality gives a zero vector.
 The reference code uses ``max(num_layers, 3)`` memory layers and ``num_layers`` of 4 to 5;
 the defaults here are smaller for speed.
+
+Registered: ``mult``.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
@@ -42,6 +45,7 @@ from torch.nn import functional as F
 
 from baselines.models.base import Batch, EmotionModel, ModelConfig, ModelOutput, register_model
 from baselines.models.blocks import (
+    attendable,
     masked_mean,
     modality_input,
     model_modalities,
@@ -73,7 +77,7 @@ class MulTConfig(ModelConfig):
     num_layers: int = 2
     memory_layers: int = 2
     conv_kernel: int = 1
-    pool: str = "last"
+    pool: Literal["last", "mean"] = "last"
     attn_dropout: float = 0.1
     relu_dropout: float = 0.1
     res_dropout: float = 0.1
@@ -83,14 +87,6 @@ class MulTConfig(ModelConfig):
 
 
 # ----------------------------------------------------------------------------- building blocks
-
-
-def _attendable(mask: torch.Tensor) -> torch.Tensor:
-    """The key mask with step 0 opened for rows that have no real step (their output is
-    discarded), so that attention never normalises over an empty set."""
-    attend = mask.clone()
-    attend[:, 0] |= ~mask.any(dim=1)
-    return attend
 
 
 class CrossmodalLayer(nn.Module):
@@ -121,7 +117,7 @@ class CrossmodalLayer(nn.Module):
         [B, S] is True; rows with no True key get no attention update."""
         query = self.norm_attn(x)
         source = query if keys is None else self.norm_attn(keys)
-        attended, _ = self.attn(query, source, source, key_padding_mask=~_attendable(key_mask),
+        attended, _ = self.attn(query, source, source, key_padding_mask=~attendable(key_mask),
                                 need_weights=False)
         attended = attended * key_mask.any(dim=1).to(attended.dtype)[:, None, None]
         x = x + F.dropout(attended, self.res_dropout, self.training)
@@ -195,8 +191,6 @@ class MulT(EmotionModel):
         if config.conv_kernel < 1 or config.conv_kernel % 2 == 0:
             raise ValueError(f"conv_kernel must be a positive odd number, got "
                              f"{config.conv_kernel}")
-        if config.pool not in ("last", "mean"):
-            raise ValueError(f"pool must be 'last' or 'mean', got {config.pool!r}")
         d, n = config.hidden, len(self.modalities)
         memory_dim = (n - 1) * d
         for width in (d, memory_dim):
@@ -254,10 +248,6 @@ class MulT(EmotionModel):
         return ModelOutput(logits=logits, embeddings=embeddings)
 
 
-# ----------------------------------------------------------------------------- registry
+# ----------------------------------------------------------------------------- registered models
 
-
-@register_model("mult")
-def mult(**config: object) -> MulT:
-    """Multimodal Transformer."""
-    return MulT(MulTConfig.from_dict(config))
+register_model("mult", MulT, description="Multimodal Transformer.")

@@ -45,6 +45,8 @@ Where SDME departs (documented in ``cards/model_baselines.md``):
 * Sub-networks are :class:`blocks.SequenceEncoder` followed by a linear layer for every
   modality (no BERT); a modality a sample lacks gives a zero sub-network output, is left out of
   its unimodal loss and of the centre updates.
+
+Registered: ``self_mm``.
 """
 
 from __future__ import annotations
@@ -55,10 +57,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from baselines.models.base import Batch, EmotionModel, ModelConfig, ModelOutput, register_model
+from baselines.models.base import Batch, EmotionModel, ModelOutput, register_model
 from baselines.models.blocks import (
-    SequenceEncoder,
+    EncoderConfig,
     encode_modalities,
+    modality_encoders,
     model_modalities,
     present_mask,
 )
@@ -70,12 +73,11 @@ _EPS = 1e-8
 
 
 @dataclass
-class SelfMMConfig(ModelConfig):
-    """Options of Self-MM (``hidden`` is the encoders' width and each sub-network's output).
+class SelfMMConfig(EncoderConfig):
+    """Options of Self-MM (``hidden`` is the encoders' width and each sub-network's output), and
+    the encoder options of :class:`~baselines.models.blocks.EncoderConfig`.
 
     Attributes:
-        encoder: :class:`~baselines.models.blocks.SequenceEncoder` kind.
-        num_layers: encoder layers.
         post_fusion_dim: width of the fusion network (the fusion representation).
         post_modality_dim: width of each unimodal head (the modality representations).
         unimodal_loss_weight: weight of the unimodal losses (1 in the paper).
@@ -87,8 +89,6 @@ class SelfMMConfig(ModelConfig):
             (1 in the paper: generation starts with the second epoch).
     """
 
-    encoder: str = "gru"
-    num_layers: int = 1
     post_fusion_dim: int = 64
     post_modality_dim: int = 32
     unimodal_loss_weight: float = 1.0
@@ -160,10 +160,7 @@ class SelfMM(EmotionModel):
         super().__init__(config)
         self.modalities = model_modalities(config)
         h = config.hidden
-        self.encoders = nn.ModuleDict({
-            m: SequenceEncoder(config.input_dims[m], h, kind=config.encoder,
-                               dropout=config.dropout, num_layers=config.num_layers)
-            for m in self.modalities})
+        self.encoders = modality_encoders(config, self.modalities)
         self.encoder_out = nn.ModuleDict({
             m: nn.Sequential(nn.Dropout(config.dropout), nn.Linear(h, h))
             for m in self.modalities})
@@ -278,10 +275,6 @@ class SelfMM(EmotionModel):
         return {"unimodal": self.config.unimodal_loss_weight * torch.stack(losses).sum()}
 
 
-# ----------------------------------------------------------------------------- registry
+# ----------------------------------------------------------------------------- registered models
 
-
-@register_model("self_mm")
-def self_mm(**config: object) -> SelfMM:
-    """Self-MM with batch-level momentum class centres."""
-    return SelfMM(SelfMMConfig.from_dict(config))
+register_model("self_mm", SelfMM, description="Self-MM with batch-level momentum class centres.")

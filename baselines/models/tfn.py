@@ -24,6 +24,8 @@ modalities' unimodal and bimodal terms survive intact.
 
 The pre-fusion sub-networks (:class:`ModalitySubNets`) are shared with LMF
 (:mod:`baselines.models.lmf`), which uses the same ones in its paper.
+
+Registered: ``tfn``.
 """
 
 from __future__ import annotations
@@ -33,39 +35,34 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from baselines.models.base import Batch, EmotionModel, ModelConfig, ModelOutput, register_model
+from baselines.models.base import Batch, EmotionModel, ModelOutput, register_model
 from baselines.models.blocks import (
-    SequenceEncoder,
+    EncoderConfig,
     SubNet,
     masked_mean,
     modality_input,
     model_modalities,
+    sequence_encoder,
 )
 
 # ----------------------------------------------------------------------------- configuration
 
 
 @dataclass
-class SubNetsConfig(ModelConfig):
-    """Options of :class:`ModalitySubNets`, shared by TFN and LMF.
+class SubNetsConfig(EncoderConfig):
+    """Options of :class:`ModalitySubNets`, shared by TFN and LMF (and the encoder options of
+    :class:`~baselines.models.blocks.EncoderConfig`, used by the sequence modalities'
+    ``hidden``-wide encoders).
 
     Attributes:
         subnet_dim: size of each modality vector before fusion (TFN's ``text_out``,
             ``audio_hidden``, ``video_hidden``).
-        encoder: :class:`~baselines.models.blocks.SequenceEncoder` kind for the sequence
-            modalities (``hidden`` wide).
-        num_layers: encoder layers.
         sequence_modalities: modalities encoded as sequences; the others are averaged over time
             and go through a :class:`~baselines.models.blocks.SubNet`.
     """
 
     subnet_dim: int = 16
-    encoder: str = "gru"
-    num_layers: int = 1
     sequence_modalities: tuple[str, ...] = ("text",)
-
-    def __post_init__(self) -> None:
-        self.sequence_modalities = tuple(self.sequence_modalities)  # a YAML list reads back
 
 
 @dataclass
@@ -91,29 +88,22 @@ class ModalitySubNets(nn.Module):
     a zero vector for it.
 
     Args:
-        input_dims: feature size per modality (in the order the vectors are returned).
-        out_dim: size of each modality vector.
-        hidden: encoder width of the sequence modalities.
-        sequence_modalities: which modalities are encoded as sequences.
-        encoder: encoder kind.
-        num_layers: encoder layers.
-        dropout: dropout of the sub-networks.
+        config: the model's config: ``input_dims``, ``subnet_dim`` (the size of each vector),
+            ``sequence_modalities``, the encoder options and ``dropout``.
     """
 
-    def __init__(self, input_dims: dict[str, int], out_dim: int, hidden: int,
-                 sequence_modalities: tuple[str, ...] | list[str], encoder: str = "gru",
-                 num_layers: int = 1, dropout: float = 0.0) -> None:
+    def __init__(self, config: SubNetsConfig) -> None:
         super().__init__()
-        self.input_dims = dict(input_dims)
-        self.sequence_modalities = set(sequence_modalities)
+        self.input_dims = {m: config.input_dims[m] for m in model_modalities(config)}
+        self.sequence_modalities = set(config.sequence_modalities)
         nets: dict[str, nn.Module] = {}
         for m, dim in self.input_dims.items():
             if m in self.sequence_modalities:
-                nets[m] = SequenceEncoder(dim, hidden, kind=encoder, dropout=dropout,
-                                          num_layers=num_layers)
-                nets[f"{m}_out"] = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, out_dim))
+                nets[m] = sequence_encoder(config, m)
+                nets[f"{m}_out"] = nn.Sequential(nn.Dropout(config.dropout),
+                                                 nn.Linear(config.hidden, config.subnet_dim))
             else:
-                nets[m] = SubNet(dim, out_dim, dropout)
+                nets[m] = SubNet(dim, config.subnet_dim, config.dropout)
         self.nets = nn.ModuleDict(nets)
 
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
@@ -153,10 +143,7 @@ class TFN(EmotionModel):
     def __init__(self, config: TFNConfig) -> None:
         super().__init__(config)
         self.modalities = model_modalities(config)
-        self.subnets = ModalitySubNets({m: config.input_dims[m] for m in self.modalities},
-                                       config.subnet_dim, config.hidden,
-                                       config.sequence_modalities, config.encoder,
-                                       config.num_layers, config.dropout)
+        self.subnets = ModalitySubNets(config)
         fused_dim = (config.subnet_dim + 1) ** len(self.modalities)
         self.post_fusion = nn.Sequential(
             nn.Dropout(config.dropout),
@@ -170,10 +157,6 @@ class TFN(EmotionModel):
         return ModelOutput(logits=self.post_fusion(fused), embeddings=embeddings)
 
 
-# ----------------------------------------------------------------------------- registry
+# ----------------------------------------------------------------------------- registered models
 
-
-@register_model("tfn")
-def tfn(**config: object) -> TFN:
-    """Tensor Fusion Network."""
-    return TFN(TFNConfig.from_dict(config))
+register_model("tfn", TFN, description="Tensor Fusion Network.")

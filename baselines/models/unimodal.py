@@ -16,27 +16,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from baselines.models.base import Batch, EmotionModel, ModelConfig, ModelOutput, register_model
-from baselines.models.blocks import SequenceEncoder, encode_modalities, mlp
+from baselines.models.base import Batch, EmotionModel, ModelOutput, register_model
+from baselines.models.blocks import EncoderConfig, encode_modalities, mlp, sequence_encoder
 
 # ----------------------------------------------------------------------------- configuration
 
 
 @dataclass
-class UnimodalConfig(ModelConfig):
-    """Options of the unimodal baselines.
+class UnimodalConfig(EncoderConfig):
+    """Options of the unimodal baselines (and the encoder options of
+    :class:`~baselines.models.blocks.EncoderConfig`).
 
     Attributes:
-        modality: the one modality the model reads.
-        encoder: :class:`~baselines.models.blocks.SequenceEncoder` kind.
-        num_layers: encoder layers.
-        num_heads: attention heads (``encoder="transformer"``).
+        modality: the one modality the model reads (fixed by each registered variant).
     """
 
     modality: str = "text"
-    encoder: str = "gru"
-    num_layers: int = 1
-    num_heads: int = 4
 
 
 # ----------------------------------------------------------------------------- model
@@ -52,9 +47,7 @@ class UnimodalModel(EmotionModel):
         if config.modality not in config.input_dims:
             raise ValueError(f"unimodal model for {config.modality!r}, but input_dims has only "
                              f"{sorted(config.input_dims) or 'nothing'}")
-        self.encoder = SequenceEncoder(
-            config.input_dims[config.modality], config.hidden, kind=config.encoder,
-            dropout=config.dropout, num_layers=config.num_layers, num_heads=config.num_heads)
+        self.encoder = sequence_encoder(config, config.modality)
         self.head = mlp(config.hidden, config.hidden, config.out_dim, config.dropout)
 
     def forward(self, batch: Batch) -> ModelOutput:
@@ -64,30 +57,11 @@ class UnimodalModel(EmotionModel):
         return ModelOutput(logits=logits, modality_logits={m: logits}, embeddings={m: h})
 
 
-# ----------------------------------------------------------------------------- registry
+# ----------------------------------------------------------------------------- registered models
 
-
-def _build(modality: str, config: dict[str, object]) -> UnimodalModel:
-    given = config.get("modality", modality)
-    if given != modality:
-        raise ValueError(f"{modality}_only reads {modality!r}; got modality={given!r} "
-                         f"(use {given}_only instead)")
-    return UnimodalModel(UnimodalConfig.from_dict({**config, "modality": modality}))
-
-
-@register_model("text_only")
-def text_only(**config: object) -> UnimodalModel:
-    """Text-only baseline."""
-    return _build("text", config)
-
-
-@register_model("audio_only")
-def audio_only(**config: object) -> UnimodalModel:
-    """Audio-only baseline."""
-    return _build("audio", config)
-
-
-@register_model("vision_only")
-def vision_only(**config: object) -> UnimodalModel:
-    """Vision-only baseline."""
-    return _build("vision", config)
+register_model("text_only", UnimodalModel, fixed={"modality": "text"},
+               description="Text-only baseline.")
+register_model("audio_only", UnimodalModel, fixed={"modality": "audio"},
+               description="Audio-only baseline.")
+register_model("vision_only", UnimodalModel, fixed={"modality": "vision"},
+               description="Vision-only baseline.")

@@ -37,7 +37,7 @@ import yaml
 from torch.utils.data import DataLoader, IterableDataset
 
 from baselines.data import Collator
-from baselines.models.base import Batch, EmotionModel, plain_floats
+from baselines.models.base import Batch, EmotionModel
 from sdme.config import ConfigError, from_mapping, read_yaml_mapping, to_dict
 from sdme.device import resolve_device
 from sdme.fileio import atomic_path, atomic_write_text
@@ -136,7 +136,7 @@ def load_config(path: str | os.PathLike | None = None, **overrides: object) -> T
 
 def _train_config(values: Mapping[str, object],
                   source: str | os.PathLike | None = None) -> TrainConfig:
-    return from_mapping(TrainConfig, plain_floats(TrainConfig, values), what="train config",
+    return from_mapping(TrainConfig, values, what="train config",
                         source=source)
 
 

@@ -21,9 +21,7 @@ class from it. A registered variant is data, the class plus the options it defau
 
 from __future__ import annotations
 
-import contextlib
 import os
-import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -32,7 +30,7 @@ from typing import Any, Literal, TypeVar
 import torch
 from torch import nn
 
-from sdme.config import ConfigError, field_hints, from_mapping
+from sdme.config import ConfigError, from_mapping
 from sdme.registry import Registry
 from sdme.schema import MODALITIES
 
@@ -149,31 +147,13 @@ class ModelConfig:
             ModelConfigError: an unknown option (with a close match) or a bad value.
         """
         try:
-            return from_mapping(cls, plain_floats(cls, values), what=what, source=source)
+            return from_mapping(cls, values, what=what, source=source)
         except ConfigError as exc:
             raise ModelConfigError(str(exc)) from None
 
     @property
     def out_dim(self) -> int:
         return self.num_classes if self.task == "discrete" else 1
-
-
-def plain_floats(cls: type, values: Mapping[str, Any]) -> dict[str, Any]:
-    """``values`` with strings such as ``"1e-4"`` read as floats where dataclass ``cls`` wants one.
-
-    PyYAML follows YAML 1.1, whose floats need a dot, so :func:`sdme.config.coerce` keeps
-    ``"1e-4"`` a string and refuses it for a float field (``--param lr=1e-4``). Used before
-    :func:`~sdme.config.from_mapping` by :meth:`ModelConfig.from_dict` and
-    ``baselines.train.make_config``; to be removed once ``coerce`` reads such strings itself.
-    """
-    hints = field_hints(cls)
-    out = dict(values)
-    for key, value in out.items():
-        hint = hints.get(key)
-        if isinstance(value, str) and (hint is float or float in typing.get_args(hint)):
-            with contextlib.suppress(ValueError):
-                out[key] = float(value)
-    return out
 
 
 def prediction_loss(logits: torch.Tensor, labels: torch.Tensor, task: str,

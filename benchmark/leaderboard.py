@@ -29,9 +29,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmark.metrics import METRICS, Aggregate, effective_robustness
+from benchmark.metrics import Aggregate, effective_robustness
 from benchmark.results import Results, ResultsError, load_results
 from sdme.fileio import atomic_write_bytes, atomic_write_text
+from sdme.metrics import METRICS, metric_info
 
 PLOTS_DIR = "plots"
 
@@ -88,7 +89,7 @@ def load_boards(store: str | os.PathLike, task: str | None = None) -> list[TaskB
                       if r.task.version != latest]
         entries = [r for r in entries if r.task.version == latest]
         main = entries[0].task.definition["main_score"]
-        sign = -1.0 if METRICS[main].higher_is_better else 1.0
+        sign = -1.0 if metric_info(main).higher_is_better else 1.0
         entries.sort(key=lambda r: (sign * r.aggregate.metrics[main].mean, r.model.name))
         boards.append(TaskBoard(task=folder.name, entries=entries, superseded=superseded))
     return boards
@@ -287,7 +288,7 @@ def robustness_plot(board: TaskBoard) -> bytes:
                                     [a.ci95_high for a in points], alpha=0.15, color=color)
             ax.set_title(f"noise on {curve}")
             ax.set_xlabel("noise level (× feature std)")
-        info = METRICS.get(metric)
+        info = metric_info(metric) if metric in METRICS else None
         if info is not None and info.high is not None:  # CI bands can leave the valid range
             axes[0][0].set_ylim(info.low - 0.02, info.high + 0.02)
         axes[0][0].set_ylabel(metric)

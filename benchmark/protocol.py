@@ -78,6 +78,8 @@ from benchmark.results import (
     write_predictions,
 )
 from benchmark.tasks import DEFAULT_TASK, Task, dataset_recipe, get_task
+from sdme.metrics import compute_metrics
+from sdme.metrics.classification import confusion_matrix, per_class_f1
 
 DEFAULT_SEEDS: tuple[int, ...] = (0, 1, 2, 3, 4)
 FINGERPRINT_VERSION = 1
@@ -263,10 +265,12 @@ def dataset_fingerprint(reference: TestReference, build_info: Mapping[str, Any])
 # ----------------------------------------------------------------------------- scoring
 
 
-def _score(task: Task, ref: TestReference, predicted: np.ndarray, metric: str) -> float:
-    if task.task_type == "discrete":
-        return M.discrete_metric(metric, ref.labels, predicted, len(ref.class_names))
-    return M.continuous_metrics(ref.labels, predicted, task.continuous_scale)[metric]
+def _metrics(task: Task, ref: TestReference, predicted: np.ndarray,
+             names: Sequence[str]) -> dict[str, float]:
+    """The registered metrics ``names`` of one prediction vector against the test labels."""
+    return compute_metrics(names, ref.labels, predicted,
+                           num_classes=len(ref.class_names) if ref.class_names else None,
+                           scale=task.continuous_scale)
 
 
 def _vector(task: Task, values: Iterable[Any]) -> np.ndarray:
@@ -309,14 +313,13 @@ def score_seed(task: Task, ref: TestReference, records: Mapping[str, PredictionR
     """Scores one seed's predictions (clean, relevance, stratified, robustness)."""
     ordered = [records[c] for c in ref.ids]
     predicted = _vector(task, (r["prediction"] for r in ordered))
-    per_class_f1 = confusion = None
-    if task.task_type == "discrete":
-        report = M.discrete_metrics(ref.labels, predicted, ref.class_names)
-        all_metrics = report.metrics
-        per_class_f1, confusion = report.per_class_f1, report.confusion_matrix
-    else:
-        all_metrics = M.continuous_metrics(ref.labels, predicted, task.continuous_scale)
-    scalar = {name: all_metrics[name] for name in task.metrics}
+    scalar = _metrics(task, ref, predicted, task.metrics)
+    class_f1 = confusion = None
+    if ref.class_names is not None:  # class indices, checked by _metrics above
+        n = len(ref.class_names)
+        class_f1 = {str(c): v for c, v in zip(ref.class_names,
+                                              per_class_f1(ref.labels, predicted, n), strict=True)}
+        confusion = confusion_matrix(ref.labels, predicted, n)
 
     stratified = _stratify(task, ref, predicted)
     auroc = _relevance_auroc(task, ref, ordered)
@@ -326,16 +329,16 @@ def score_seed(task: Task, ref: TestReference, records: Mapping[str, PredictionR
 
     def under(condition: str) -> float:
         values = _vector(task, (r["conditions"][condition] for r in ordered))
-        return _score(task, ref, values, metric)
+        return _metrics(task, ref, values, [metric])[metric]
 
-    clean = all_metrics[metric]
+    clean = scalar[metric]
     drop = {m: under(f"drop:{m}") for m in task.modalities}
     noise = {curve: [clean] + [under(f"noise:{curve}:{format_level(x)}") for x in levels[1:]]
              for curve in noise_curves(task)}
     relative = {curve: M.relative_robustness(levels, values) for curve, values in noise.items()}
     robustness = Robustness(metric=metric, levels=levels, clean=clean, drop=drop, noise=noise,
                             relative=relative)
-    return SeedResult(seed=seed, metrics=scalar, per_class_f1=per_class_f1,
+    return SeedResult(seed=seed, metrics=scalar, per_class_f1=class_f1,
                       confusion_matrix=confusion, stratified=stratified,
                       relevance_auroc=auroc, robustness=robustness, selection=selection)
 

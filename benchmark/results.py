@@ -44,8 +44,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from benchmark.metrics import METRIC_SPEC_VERSION, Aggregate, check_range, valid_levels
+from benchmark.metrics import METRIC_SPEC_VERSION, Aggregate, valid_levels
 from sdme.fileio import atomic_write_bytes, atomic_write_text
+from sdme.metrics import check_range
 
 RESULTS_FORMAT = "sdme-benchmark-results"
 SCHEMA_VERSION = 1

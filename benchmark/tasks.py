@@ -17,14 +17,8 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from benchmark.metrics import (
-    CONTINUOUS_METRICS,
-    CONTINUOUS_SCALES,
-    METRICS,
-    TASK_TYPES,
-    metric_names,
-    valid_levels,
-)
+from benchmark.metrics import valid_levels
+from sdme.metrics import SCALES, TASK_TYPES, metric_info, metric_names
 from sdme.schema import MODALITIES
 
 DEFAULT_NOISE_LEVELS: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0)
@@ -47,7 +41,7 @@ class Task:
         dataset: built dataset name (``<data_dir>/built/<dataset>``, ``sdme build``).
         description: one paragraph for cards and the leaderboard.
         task_type: ``"discrete"`` (class labels) or ``"continuous"`` (scores).
-        metrics: scalar metrics reported, from ``benchmark.metrics.METRICS``.
+        metrics: scalar metrics reported, registered in ``sdme.metrics.METRICS``.
         main_score: the headline metric (one of ``metrics``).
         dataset_fingerprint: the pinned dataset fingerprint (``benchmark.protocol.
             dataset_fingerprint``); None when the task accepts any build of ``dataset`` (its
@@ -98,8 +92,9 @@ class Task:
         if self.task_type not in TASK_TYPES:
             out.append(f"task_type must be one of {TASK_TYPES}, got {self.task_type!r}")
             return out
-        if self.task_type == "continuous" and self.continuous_scale not in CONTINUOUS_SCALES:
-            out.append(f"continuous tasks need continuous_scale in {CONTINUOUS_SCALES}")
+        scales = tuple(SCALES)
+        if self.task_type == "continuous" and self.continuous_scale not in scales:
+            out.append(f"continuous tasks need continuous_scale in {scales}")
         if self.task_type == "discrete" and self.continuous_scale is not None:
             out.append("continuous_scale is only for continuous tasks")
         if out:
@@ -136,7 +131,7 @@ class Task:
 
     @property
     def higher_is_better(self) -> bool:
-        return METRICS[self.main_score].higher_is_better
+        return metric_info(self.main_score).higher_is_better
 
     def to_dict(self) -> dict[str, Any]:
         """The definition as plain JSON types (what results files embed)."""
@@ -165,6 +160,13 @@ class Task:
 # ----------------------------------------------------------------------------- registry
 
 
+MMSA_METRICS: dict[str, tuple[str, ...]] = {
+    "mosi": ("mae", "corr", "acc2_has0", "f1_has0", "acc2_non0", "f1_non0", "acc3", "acc5",
+             "acc7"),
+    "sims": ("mae", "corr", "acc2_sims", "f1_sims", "acc3_sims", "acc5_sims"),
+}
+
+
 def _mmsa_regression(name: str, dataset: str, title: str, scale: str) -> Task:
     """Sentiment regression on a corpus MMSA publishes (``sdme import mmsa --name dataset``).
 
@@ -191,7 +193,7 @@ def _mmsa_regression(name: str, dataset: str, title: str, scale: str) -> Task:
             "shipped); every results file records it."),
         task_type="continuous",
         continuous_scale=scale,
-        metrics=CONTINUOUS_METRICS[scale],
+        metrics=MMSA_METRICS[scale],
         main_score="mae",
         label_column="score",
         robustness_metric="acc2_sims" if sims else "acc2_has0",

@@ -5,23 +5,33 @@ classes or scores, which metrics are reported and which one is the headline (``m
 and how robustness is probed. Like MTEB's ``TaskMetadata`` and lm-evaluation-harness's task
 configs (whose full resolved config is copied into every results file), a task is data, not
 code: results files embed the definition and its sha256, and a changed task is a *new version*,
-never an edit in place. :data:`FROZEN` holds the sha256 of every released definition;
-:func:`get_task` refuses to serve a registered task whose definition no longer matches it.
+never an edit in place.
+
+Each task is one :class:`Task` record passed to :func:`register_task` in a module of this
+package, one module per family (``sdme_corpora``: the SDME-format emotion corpora; ``mmsa``:
+MMSA's sentiment-regression corpora). The registry is the one :class:`sdme.registry.Registry`,
+keyed ``name@version``: every public module here is imported on the first lookup (and every
+``sdme.tasks`` entry point), so adding a task is adding one record in one file. A released task
+carries the sha256 of its definition in its own record (``released_sha256``, itself outside the
+hash); :func:`get_task` refuses to serve a task whose record no longer matches it.
 """
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
-from dataclasses import asdict, dataclass, fields
+import re
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from benchmark.metrics import valid_levels
 from sdme.metrics import SCALES, TASK_TYPES, metric_info, metric_names
+from sdme.registry import Registry
 from sdme.schema import MODALITIES
 
 DEFAULT_NOISE_LEVELS: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0)
+DEFAULT_TASK = "sdme-sample-discrete"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class TaskError(KeyError):
@@ -41,9 +51,10 @@ class Task:
         dataset: built dataset name (``<data_dir>/built/<dataset>``, ``sdme build``).
         description: one paragraph for cards and the leaderboard.
         task_type: ``"discrete"`` (class labels) or ``"continuous"`` (scores).
-        metrics: scalar metrics reported, registered in ``sdme.metrics.METRICS``.
+        metrics: scalar metrics reported, registered in ``sdme.metrics.METRICS`` for the task
+            type (and scale).
         main_score: the headline metric (one of ``metrics``).
-        dataset_fingerprint: the pinned dataset fingerprint (``benchmark.protocol.
+        dataset_fingerprint: the pinned dataset fingerprint (``benchmark.scoring.
             dataset_fingerprint``); None when the task accepts any build of ``dataset`` (its
             fingerprint is then recorded in every results file and checked on submission).
         train_split: split the model is trained on.
@@ -51,12 +62,16 @@ class Task:
         test_split: split scored once per seed, after training.
         label_column: column holding the label (a ClassLabel for discrete tasks, a float score
             for continuous ones).
-        continuous_scale: ``"mosi"`` or ``"sims"`` for continuous tasks (metric conventions).
+        continuous_scale: a scale of ``sdme.metrics.SCALES`` (``"mosi"``, ``"sims"``) for
+            continuous tasks (metric conventions).
         modalities: modalities the models see.
         robustness_metric: metric of the robustness curves (default: ``main_score``).
         noise_levels: Gaussian noise standard deviations, in units of each modality's feature
             standard deviation on the training split; must start at 0 (clean).
         reference_model: model whose robustness curves anchor effective robustness.
+        released_sha256: for a released task, the :meth:`definition_sha256` it was released
+            with (not part of the definition: neither hashed, compared nor embedded in results
+            files); None while a task is not released.
     """
 
     name: str
@@ -76,6 +91,7 @@ class Task:
     robustness_metric: str | None = None
     noise_levels: tuple[float, ...] = DEFAULT_NOISE_LEVELS
     reference_model: str = "late_fusion"
+    released_sha256: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -89,6 +105,9 @@ class Task:
             out.append(f"bad name {self.name!r} (no spaces at the ends, no '/' or '@')")
         if not isinstance(self.version, int) or self.version < 1:
             out.append(f"version must be a positive integer, got {self.version!r}")
+        if self.released_sha256 is not None and not _SHA256.match(str(self.released_sha256)):
+            out.append(f"released_sha256 must be a sha256 hex digest, got "
+                       f"{self.released_sha256!r}")
         if self.task_type not in TASK_TYPES:
             out.append(f"task_type must be one of {TASK_TYPES}, got {self.task_type!r}")
             return out
@@ -136,6 +155,7 @@ class Task:
     def to_dict(self) -> dict[str, Any]:
         """The definition as plain JSON types (what results files embed)."""
         data = asdict(self)
+        data.pop("released_sha256")
         for key, value in data.items():
             if isinstance(value, tuple):
                 data[key] = list(value)
@@ -143,7 +163,8 @@ class Task:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Task:
-        known = {f.name for f in fields(cls) if f.init}
+        """A task from :meth:`to_dict`'s output (unknown fields are refused)."""
+        known = {f.name for f in fields(cls) if f.init} - {"released_sha256"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise TaskError(f"task definition has unknown field(s) {unknown}")
@@ -159,86 +180,90 @@ class Task:
 
 # ----------------------------------------------------------------------------- registry
 
-
-MMSA_METRICS: dict[str, tuple[str, ...]] = {
-    "mosi": ("mae", "corr", "acc2_has0", "f1_has0", "acc2_non0", "f1_non0", "acc3", "acc5",
-             "acc7"),
-    "sims": ("mae", "corr", "acc2_sims", "f1_sims", "acc3_sims", "acc5_sims"),
-}
+TASKS: Registry[Task] = Registry("task", packages=["benchmark.tasks"])
 
 
-def _mmsa_regression(name: str, dataset: str, title: str, scale: str) -> Task:
-    """Sentiment regression on a corpus MMSA publishes (``sdme import mmsa --name dataset``).
+def register_task(task: Task) -> Task:
+    """Adds a task (a new name, or a new version of a known name) under ``name@version``.
 
-    The target is the float ``score`` column; MMSA's metrics for the corpus's scale (all of
-    them), MAE as the headline (the trainer's default validation metric for regression too),
-    and the binary accuracy of the scale as the robustness metric (bounded, higher is better,
-    the same decision as the per-clip ``correct`` of the stratified report).
+    Registering an equal definition again is allowed and keeps the first record.
+
+    Raises:
+        TaskError: not a :class:`Task`, or that name and version are already registered with
+            another definition.
     """
-    sims = scale == "sims"
-    relevance = ("Relevance and deviation reports use the relevance fields derived from the "
-                 "unimodal scores." if sims else "The corpus has no unimodal labels: there are "
-                 "no relevance or deviation reports.")
-    return Task(
-        name=name,
-        version=1,
-        dataset=dataset,
-        description=(
-            f"Sentiment regression on {title} as published by MMSA (pre-extracted features, "
-            f"`sdme import mmsa --name {dataset}`), on MMSA's splits: predict the clip's "
-            f"`score` in {'[-1, 1]' if sims else '[-3, 3]'}. MAE is the headline, beside "
-            + ("Pearson r and the SIMS Acc-2, F1, Acc-3 and Acc-5. " if sims else
-               "Pearson r, Acc-2 and F1 (has-0 and non-0) and Acc-3/5/7. ")
-            + relevance + " The dataset fingerprint is not pinned (the features cannot be "
-            "shipped); every results file records it."),
-        task_type="continuous",
-        continuous_scale=scale,
-        metrics=MMSA_METRICS[scale],
-        main_score="mae",
-        label_column="score",
-        robustness_metric="acc2_sims" if sims else "acc2_has0",
-    )
+    if not isinstance(task, Task):
+        raise TaskError(f"register_task takes a Task, got {type(task).__name__}")
+    if task.key in TASKS:
+        if TASKS.get(task.key).definition_sha256() != task.definition_sha256():
+            raise TaskError(f"task {task.key} is already registered with another definition; "
+                            "a changed task needs a new version")
+        return TASKS.get(task.key)
+    TASKS.register(task.key, task, name=task.name, version=task.version)
+    return task
 
 
-BUILTIN_TASKS: tuple[Task, ...] = (
-    Task(
-        name="sdme-sample-discrete",
-        version=1,
-        dataset="sample",
-        description=(
-            "Single-label emotion classification on the bundled SDME sample corpus (built with "
-            "`sdme download && sdme build`): train on `train`, select checkpoints on "
-            "`validation`, score `test`. Accuracy is the headline; macro and weighted F1 are "
-            "reported beside it, with accuracy stratified by semantic deviation, relevance "
-            "AUROC and robustness to a missing or noisy modality."),
-        task_type="discrete",
-        metrics=("accuracy", "macro_f1", "weighted_f1"),
-        main_score="accuracy",
-    ),
-    Task(
-        name="sdme-synth-discrete",
-        version=1,
-        dataset="synth",
-        description=(
-            "Single-label 7-class emotion classification on the synthetic controlled-deviation "
-            "corpus made by `sdme synth --preset benchmark` (2,400 clips; text, audio and "
-            "vision express another class than the clip's with probability 0.2, 0.3 and 0.4; "
-            "moderately imbalanced classes; ground-truth relevance). Train on `train`, select "
-            "on `validation`, score `test`; accuracy is the headline, with accuracy by "
-            "deviation level, relevance AUROC against the ground truth and robustness. The "
-            "dataset fingerprint is pinned: only the preset's exact corpus is accepted. "
-            "Synthetic data: numbers compare methods under known deviation, not emotion "
-            "recognition."),
-        task_type="discrete",
-        metrics=("accuracy", "macro_f1", "weighted_f1"),
-        main_score="accuracy",
-        dataset_fingerprint="205a41c33827937464683089c643fa864d95c98a527a915158765f438fff4817",
-    ),
-    _mmsa_regression("cmu-mosi", "mosi", "CMU-MOSI", "mosi"),
-    _mmsa_regression("cmu-mosei", "mosei", "CMU-MOSEI", "mosi"),
-    _mmsa_regression("ch-sims", "chsims", "CH-SIMS", "sims"),
-    _mmsa_regression("ch-sims-v2", "chsims2", "CH-SIMS v2.0", "sims"),
-)
+def unregister_task(name: str, version: int | None = None) -> None:
+    """Removes a task (all versions when ``version`` is None); for tests and plugins."""
+    for entry in TASKS.entries():
+        if entry.meta["name"] == name and version in (None, entry.meta["version"]):
+            TASKS.unregister(entry.name)
+
+
+def _versions(name: str) -> dict[int, Task]:
+    return {e.meta["version"]: e.obj for e in TASKS.entries() if e.meta["name"] == name}
+
+
+def task_names() -> list[str]:
+    """The names of the registered tasks (without versions), sorted."""
+    return sorted({e.meta["name"] for e in TASKS.entries()})
+
+
+def list_tasks() -> list[Task]:
+    """The latest version of every registered task, sorted by name."""
+    out = []
+    for name in task_names():
+        versions = _versions(name)
+        out.append(versions[max(versions)])
+    return out
+
+
+def get_task(spec: str | Task, version: int | None = None) -> Task:
+    """A registered task by ``name``, ``name@version`` or ``name`` + ``version``.
+
+    Without a version, the latest one.
+
+    Raises:
+        TaskError: unknown name (with a close match), unknown version, or a released
+            definition that was edited in place.
+    """
+    if isinstance(spec, Task):
+        return spec
+    name = spec
+    if "@" in spec:
+        name, _, text = spec.partition("@")
+        try:
+            version = int(text.lstrip("v"))
+        except ValueError as exc:
+            raise TaskError(f"bad task version in {spec!r}; expected NAME@N") from exc
+    versions = _versions(name)
+    if not versions:
+        raise TaskError(str(TASKS.unknown(name, task_names())))
+    if version is None:
+        version = max(versions)
+    if version not in versions:
+        raise TaskError(f"task {name!r} has no version {version}; known: "
+                        f"{', '.join(str(v) for v in sorted(versions))}")
+    task = versions[version]
+    expected = task.released_sha256
+    if expected is not None and expected != task.definition_sha256():
+        raise TaskError(f"task {task.key} differs from its released definition (sha256 "
+                        f"{task.definition_sha256()[:12]} != {expected[:12]}): a changed task "
+                        "must be registered as a new version")
+    return task
+
+
+# ----------------------------------------------------------------------------- recipes
 
 #: How to make each task's built dataset: commands, shown when it is missing (``--data-dir``
 #: is added to each by :func:`dataset_recipe`). Datasets are keyed by name; a task names one.
@@ -260,102 +285,7 @@ def dataset_recipe(dataset: str, data_dir: str | None = None) -> str | None:
     suffix = f" --data-dir {data_dir}" if data_dir else ""
     return " && ".join(step + suffix for step in steps)
 
-#: sha256 of every released task definition, keyed ``name@version``. A registered task whose
-#: definition hashes differently was edited in place: give it a new version instead.
-FROZEN: dict[str, str] = {
-    "sdme-sample-discrete@1":
-        "a51b545acba8ba522ce1ce83c047565d6d1e814ad0cecea4cb849b7382acb7e9",
-    "sdme-synth-discrete@1":
-        "9ea62475d8b2007a2e3cc33193a44eb8fb6667e0aebb4c20a1e18ee31363ded6",
-    "cmu-mosi@1":
-        "3eeca0af98eb352ab8e74defb254eb8c5ab8b8ad25a7bd22d4648d09f0705949",
-    "cmu-mosei@1":
-        "5f7b18f2eb84e970a2c4c6223f648fc69de61a1f22fca8095001334710e14a43",
-    "ch-sims@1":
-        "d452081836eb3fecbcfb6339b3447abd0a606d44dc1076a6fecc307dbabd4557",
-    "ch-sims-v2@1":
-        "36dc8c55a6e046073cad74abb9cea2f4eab8b3c4de2a7619eff6d54ad0f8c3df",
-}
 
-DEFAULT_TASK = "sdme-sample-discrete"
-
-_REGISTRY: dict[str, dict[int, Task]] = {}
-
-
-def register_task(task: Task) -> Task:
-    """Adds a task (a new name, or a new version of a known name).
-
-    Raises:
-        TaskError: if that name and version are already registered with another definition.
-    """
-    versions = _REGISTRY.setdefault(task.name, {})
-    old = versions.get(task.version)
-    if old is not None and old.definition_sha256() != task.definition_sha256():
-        raise TaskError(f"task {task.key} is already registered with another definition; "
-                        "a changed task needs a new version")
-    versions[task.version] = task
-    return task
-
-
-def unregister_task(name: str, version: int | None = None) -> None:
-    """Removes a task (all versions when ``version`` is None); for tests and plugins."""
-    if version is None:
-        _REGISTRY.pop(name, None)
-    else:
-        _REGISTRY.get(name, {}).pop(version, None)
-        if not _REGISTRY.get(name, True):
-            _REGISTRY.pop(name, None)
-
-
-def _ensure_builtins() -> None:
-    for task in BUILTIN_TASKS:
-        if task.version not in _REGISTRY.get(task.name, {}):
-            register_task(task)
-
-
-def list_tasks() -> list[Task]:
-    """The latest version of every registered task, sorted by name."""
-    _ensure_builtins()
-    return [versions[max(versions)] for _, versions in sorted(_REGISTRY.items())]
-
-
-def get_task(spec: str | Task, version: int | None = None) -> Task:
-    """A registered task by ``name``, ``name@version`` or ``name`` + ``version``.
-
-    Without a version, the latest one.
-
-    Raises:
-        TaskError: unknown name (with close matches), unknown version, or a released
-            definition that was edited in place.
-    """
-    if isinstance(spec, Task):
-        return spec
-    _ensure_builtins()
-    name = spec
-    if "@" in spec:
-        name, _, text = spec.partition("@")
-        try:
-            version = int(text.lstrip("v"))
-        except ValueError as exc:
-            raise TaskError(f"bad task version in {spec!r}; expected NAME@N") from exc
-    if name not in _REGISTRY:
-        close = difflib.get_close_matches(name, _REGISTRY, n=3)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise TaskError(f"unknown task {name!r}; known: {', '.join(sorted(_REGISTRY))}.{hint}")
-    versions = _REGISTRY[name]
-    if version is None:
-        version = max(versions)
-    if version not in versions:
-        raise TaskError(f"task {name!r} has no version {version}; known: "
-                        f"{', '.join(str(v) for v in sorted(versions))}")
-    task = versions[version]
-    expected = FROZEN.get(task.key)
-    if expected is not None and expected != task.definition_sha256():
-        raise TaskError(f"task {task.key} differs from its released definition (sha256 "
-                        f"{task.definition_sha256()[:12]} != {expected[:12]}): a changed task "
-                        "must be registered as a new version")
-    return task
-
-
-__all__ = ["BUILTIN_TASKS", "DATASET_RECIPES", "DEFAULT_TASK", "FROZEN", "Task", "TaskError",
-           "dataset_recipe", "get_task", "list_tasks", "register_task", "unregister_task"]
+__all__ = ["DATASET_RECIPES", "DEFAULT_NOISE_LEVELS", "DEFAULT_TASK", "TASKS", "Task",
+           "TaskError", "dataset_recipe", "get_task", "list_tasks", "register_task",
+           "task_names", "unregister_task"]

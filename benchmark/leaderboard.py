@@ -16,6 +16,8 @@ per task:
 
 Every number shown is read from, or computed (effective robustness) from, the results files: the
 page has no other input. Nothing is served: open ``index.html`` in a browser.
+:func:`results_summary` renders the same tables for one results file; ``python -m benchmark run``
+prints it.
 """
 
 from __future__ import annotations
@@ -325,6 +327,16 @@ def _intro(board: TaskBoard) -> list[str]:
     return lines
 
 
+def _markdown_tables(tables: Tables) -> list[str]:
+    """The tables of a task board as Markdown lines, each under its heading."""
+    out = [_md_table(*tables.main), ""]
+    if tables.deviation:
+        out += ["### Accuracy by deviation level", "", _md_table(*tables.deviation), ""]
+    if tables.deviating:
+        out += ["### Accuracy by deviating modalities", "", _md_table(*tables.deviating), ""]
+    return out + ["### Robustness", "", _md_table(*tables.robustness), ""]
+
+
 def render_markdown(boards: Sequence[TaskBoard], plot_files: dict[tuple[str, str], str]
                     | None = None) -> str:
     """The leaderboard as Markdown; ``plot_files`` maps (task, plot) to a relative PNG path."""
@@ -333,18 +345,23 @@ def render_markdown(boards: Sequence[TaskBoard], plot_files: dict[tuple[str, str
         out.append("No accepted results yet.")
     for board in boards:
         tables = build_tables(board)
-        out += [f"## {board.task}", "", *_intro(board), "", _md_table(*tables.main), ""]
-        if tables.deviation:
-            out += ["### Accuracy by deviation level", "", _md_table(*tables.deviation), ""]
-        if tables.deviating:
-            out += ["### Accuracy by deviating modalities", "", _md_table(*tables.deviating), ""]
-        out += ["### Robustness", "", _md_table(*tables.robustness), "", tables.reference_note,
-                ""]
+        out += [f"## {board.task}", "", *_intro(board), "", *_markdown_tables(tables),
+                tables.reference_note, ""]
         for plot in ("deviation", "robustness"):
             rel = (plot_files or {}).get((board.task, plot))
             if rel:
                 out += [f"![{board.task} {plot}]({rel})", ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+def results_summary(results: Results) -> str:
+    """The leaderboard's tables for one results file alone, as Markdown.
+
+    What ``python -m benchmark run`` prints: the same rendering as the leaderboard, so a run's
+    numbers read exactly as they will once submitted (per-seed values are in the file).
+    """
+    tables = build_tables(TaskBoard(task=results.task.name, entries=[results]))
+    return "\n".join(_markdown_tables(tables)).rstrip()
 
 
 def _html_text(line: str) -> str:
@@ -440,5 +457,5 @@ def write_leaderboard(store: str | os.PathLike, out_dir: str | os.PathLike | Non
 
 
 __all__ = ["TaskBoard", "Written", "build_tables", "deviation_plot", "fmt_aggregate",
-           "fmt_signed", "load_boards", "render_html", "render_markdown", "robustness_plot",
-           "write_leaderboard"]
+           "fmt_signed", "load_boards", "render_html", "render_markdown", "results_summary",
+           "robustness_plot", "write_leaderboard"]

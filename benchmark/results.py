@@ -85,7 +85,7 @@ class TaskRef:
 
 @dataclass
 class DatasetRef:
-    """The built dataset, identified by its fingerprint (``benchmark.protocol``)."""
+    """The built dataset, identified by its fingerprint (``benchmark.scoring``)."""
 
     name: str
     fingerprint: str

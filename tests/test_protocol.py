@@ -13,17 +13,18 @@ from click.testing import CliRunner
 
 from benchmark.protocol import (
     DEFAULT_SEEDS,
-    ConditionedRows,
-    ProtocolError,
     SealedSplit,
     StreamedRows,
+    load_run_config,
+    run_benchmark,
+)
+from benchmark.robustness import ConditionedRows, feature_scales
+from benchmark.scoring import (
+    ProtocolError,
     TestReference,
     check_coverage,
     dataset_fingerprint,
-    feature_scales,
-    load_run_config,
     robustness_conditions,
-    run_benchmark,
     score_predictions,
     score_seed,
 )
@@ -413,7 +414,10 @@ def test_run_submit_leaderboard_end_to_end(tmp_path, monkeypatch):
     result = runner.invoke(main, ["run", "--model", "mren", "--seeds", "0,1", "--epochs", "2",
                                   "--device", "cpu", "--data-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert "mean±ci95" in result.output
+    # the leaderboard's own table, for this one results file
+    mean = load_results(tmp_path / "results" / "mren" / "sdme-sample-discrete.json"
+                        ).aggregate.metrics["accuracy"].mean
+    assert f"| 1 | mren | {mean:.4f} ± " in result.output
 
     # the test split was predicted only after each seed's fit returned
     for i, event in enumerate(events):

@@ -1,4 +1,4 @@
-"""The SDME benchmark: tasks, metric spec, scoring, protocol, results files, submission, leaderboard.
+"""The SDME benchmark: tasks, metric spec, scoring, protocol, results, submission, leaderboard.
 
 * ``benchmark.tasks`` — frozen task definitions, one record each in a module per family
   (``benchmark/tasks/*.py``), registered by ``name@version`` in a ``sdme.registry.Registry``.
@@ -10,7 +10,8 @@
 * ``benchmark.robustness`` — the robustness conditions applied to test inputs.
 * ``benchmark.protocol`` — the run: seeds, validation-only selection, one test evaluation per
   seed, writing the results.
-* ``benchmark.results`` — the versioned, strictly validated results-file schema and exporters.
+* ``benchmark.results`` — the versioned, strictly validated results-file schema.
+* ``benchmark.export`` — results to the Hugging Face ``.eval_results`` and model-index formats.
 * ``benchmark.submit`` — re-computes a results file from its predictions before accepting it.
 * ``benchmark.leaderboard`` — Markdown and static HTML with plots (and the run summary).
 
@@ -20,5 +21,5 @@ package loads nothing heavy; ``benchmark`` imports ``sdme`` and ``baselines``, n
 
 from __future__ import annotations
 
-__all__ = ["leaderboard", "metrics", "protocol", "results", "robustness", "scoring", "submit",
-           "tasks"]
+__all__ = ["export", "leaderboard", "metrics", "protocol", "results", "robustness", "scoring",
+           "submit", "tasks"]

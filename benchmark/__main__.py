@@ -157,7 +157,8 @@ def export_command(results_file: str, dataset_id: str | None, fmt: str,
     """Export RESULTS_FILE to the Hugging Face .eval_results (or model-index) YAML format."""
     import yaml
 
-    from benchmark.results import ResultsError, load_results, to_eval_results, to_model_index
+    from benchmark.export import to_eval_results, to_model_index
+    from benchmark.results import ResultsError, load_results
     from sdme.fileio import atomic_write_text
 
     try:

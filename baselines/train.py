@@ -41,6 +41,7 @@ from baselines.models.base import Batch, EmotionModel
 from sdme.config import ConfigError, from_mapping, read_yaml_mapping, to_dict
 from sdme.device import resolve_device
 from sdme.fileio import atomic_path, atomic_write_text
+from sdme.metrics import metric_info
 
 CHECKPOINT_FORMAT = "sdme-baselines-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -254,13 +255,17 @@ def _progress(iterable: Iterable, config: TrainConfig, desc: str) -> Iterable:
 # ----------------------------------------------------------------------------- metrics
 
 
-def selection_metrics(task: str, outputs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """Validation metrics the trainer can select on (the benchmark has its own metric spec).
+def selection_metrics(task: str, outputs: np.ndarray, labels: np.ndarray,
+                      num_classes: int | None = None) -> dict[str, float]:
+    """Validation metrics the trainer can select on, computed by the registered functions of
+    ``sdme.metrics`` (the benchmark reports the same definitions) plus the loss.
 
     Args:
         task: ``"discrete"`` or ``"continuous"``.
         outputs: [N, C] logits or [N, 1] / [N] scores.
         labels: [N] class indices or scores.
+        num_classes: discrete: the size of the taxonomy, over which macro F1 averages (default:
+            the number of logit columns).
     """
     if len(labels) == 0:
         return {}
@@ -269,24 +274,14 @@ def selection_metrics(task: str, outputs: np.ndarray, labels: np.ndarray) -> dic
         target = torch.from_numpy(np.asarray(labels, dtype=np.int64))
         loss = float(torch.nn.functional.cross_entropy(logits, target))
         pred = np.asarray(outputs).argmax(-1)
-        classes = np.union1d(np.unique(labels), np.unique(pred))
-        f1s, supports = [], []
-        for c in classes:
-            tp = np.sum((pred == c) & (labels == c))
-            fp = np.sum((pred == c) & (labels != c))
-            fn = np.sum((pred != c) & (labels == c))
-            f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
-            supports.append(np.sum(labels == c))
-        return {"accuracy": float(np.mean(pred == labels)),
-                "macro_f1": float(np.mean(f1s)),
-                "weighted_f1": float(np.average(f1s, weights=supports)),
-                "loss": loss}
-    scores = np.asarray(outputs, dtype=np.float64).reshape(len(labels))
+        n = num_classes or int(np.asarray(outputs).shape[-1])
+        scores = {name: metric_info(name).compute(np.asarray(labels, dtype=np.int64), pred, n)
+                  for name in ("accuracy", "macro_f1", "weighted_f1")}
+        return {**scores, "loss": loss}
+    predicted = np.asarray(outputs, dtype=np.float64).reshape(len(labels))
     target = np.asarray(labels, dtype=np.float64)
-    mae = float(np.mean(np.abs(scores - target)))
-    corr = float(np.corrcoef(scores, target)[0, 1]) if scores.std() > 0 and target.std() > 0 \
-        else 0.0
-    return {"mae": mae, "corr": corr, "loss": mae}
+    scores = {name: metric_info(name).compute(target, predicted) for name in ("mae", "corr")}
+    return {**scores, "loss": scores["mae"]}
 
 
 def resolve_select_metric(name: str, task: str) -> tuple[str, bool]:
@@ -397,7 +392,8 @@ def evaluate(model: EmotionModel, data: object, config: TrainConfig | None = Non
     predictions = predict(model, data, config)
     if predictions.labels is None:
         raise ValueError("cannot evaluate: the data has no labels (use predict)")
-    metrics = selection_metrics(model.config.task, predictions.logits, predictions.labels)
+    metrics = selection_metrics(model.config.task, predictions.logits, predictions.labels,
+                                model.config.num_classes)
     return Evaluation(metrics=metrics, predictions=predictions)
 
 

@@ -1,12 +1,19 @@
-"""The SDME benchmark: tasks, metric spec, protocol, results files, submission and leaderboard.
+"""The SDME benchmark: tasks, metric spec, scoring, protocol, results, submission, leaderboard.
 
-* ``benchmark.tasks`` — frozen task definitions, registered by name and version.
-* ``benchmark.metrics`` — the versioned metric spec (``METRIC_SPEC_VERSION``).
-* ``benchmark.protocol`` — seeds, validation-only selection, one test evaluation per seed,
-  robustness conditions, scoring from predictions.
-* ``benchmark.results`` — the versioned, strictly validated results-file schema and exporters.
+* ``benchmark.tasks`` — frozen task definitions, one record each in a module per family
+  (``benchmark/tasks/*.py``), registered by ``name@version`` in a ``sdme.registry.Registry``.
+* ``benchmark.metrics`` — the versioned metric spec (``METRIC_SPEC_VERSION``): the reports built
+  on the registered metrics of ``sdme.metrics`` (stratified correctness, relevance AUROC,
+  robustness, aggregates over seeds).
+* ``benchmark.scoring`` — the test reference, the dataset fingerprint and every number of a
+  results file computed from predictions: all that ``submit`` needs.
+* ``benchmark.robustness`` — the robustness conditions applied to test inputs.
+* ``benchmark.protocol`` — the run: seeds, validation-only selection, one test evaluation per
+  seed, writing the results.
+* ``benchmark.results`` — the versioned, strictly validated results-file schema.
+* ``benchmark.export`` — results to the Hugging Face ``.eval_results`` and model-index formats.
 * ``benchmark.submit`` — re-computes a results file from its predictions before accepting it.
-* ``benchmark.leaderboard`` — Markdown and static HTML with plots.
+* ``benchmark.leaderboard`` — Markdown and static HTML with plots (and the run summary).
 
 Command line: ``python -m benchmark list|run|submit|leaderboard|export``. Importing this
 package loads nothing heavy; ``benchmark`` imports ``sdme`` and ``baselines``, never the reverse.
@@ -14,4 +21,5 @@ package loads nothing heavy; ``benchmark`` imports ``sdme`` and ``baselines``, n
 
 from __future__ import annotations
 
-__all__ = ["leaderboard", "metrics", "protocol", "results", "submit", "tasks"]
+__all__ = ["export", "leaderboard", "metrics", "protocol", "results", "robustness", "scoring",
+           "submit", "tasks"]

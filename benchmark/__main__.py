@@ -75,13 +75,9 @@ def run_command(model_name: str, task_name: str | None, seeds: str | None, devic
                 config_path: str | None, epochs: int | None, out_dir: str | None,
                 data_dir: str | None, dataset: str | None) -> None:
     """Train and score MODEL with the standard protocol; write its results file."""
-    from benchmark.protocol import (
-        DEFAULT_SEEDS,
-        ProtocolError,
-        load_run_config,
-        run_benchmark,
-        summary_table,
-    )
+    from benchmark.leaderboard import results_summary
+    from benchmark.protocol import DEFAULT_SEEDS, load_run_config, run_benchmark
+    from benchmark.scoring import ProtocolError
     from benchmark.tasks import DEFAULT_TASK, TaskError
 
     try:
@@ -98,7 +94,7 @@ def run_command(model_name: str, task_name: str | None, seeds: str | None, devic
     except (FileNotFoundError, ProtocolError, TaskError, ValueError, KeyError,
             TypeError) as exc:
         _fail(str(exc) if not isinstance(exc, KeyError) else str(exc.args[0]))
-    click.echo(summary_table(output.results))
+    click.echo(results_summary(output.results))
     click.echo(f"results: {output.results_path}")
     click.echo(f"predictions: {output.predictions_path}")
 
@@ -161,7 +157,8 @@ def export_command(results_file: str, dataset_id: str | None, fmt: str,
     """Export RESULTS_FILE to the Hugging Face .eval_results (or model-index) YAML format."""
     import yaml
 
-    from benchmark.results import ResultsError, load_results, to_eval_results, to_model_index
+    from benchmark.export import to_eval_results, to_model_index
+    from benchmark.results import ResultsError, load_results
     from sdme.fileio import atomic_write_text
 
     try:

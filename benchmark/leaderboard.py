@@ -16,6 +16,8 @@ per task:
 
 Every number shown is read from, or computed (effective robustness) from, the results files: the
 page has no other input. Nothing is served: open ``index.html`` in a browser.
+:func:`results_summary` renders the same tables for one results file; ``python -m benchmark run``
+prints it.
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmark.metrics import METRICS, Aggregate, effective_robustness
+from benchmark.metrics import Aggregate, effective_robustness
 from benchmark.results import Results, ResultsError, load_results
 from sdme.fileio import atomic_write_bytes, atomic_write_text
+from sdme.metrics import METRICS, metric_info
 
 PLOTS_DIR = "plots"
 
@@ -88,7 +91,7 @@ def load_boards(store: str | os.PathLike, task: str | None = None) -> list[TaskB
                       if r.task.version != latest]
         entries = [r for r in entries if r.task.version == latest]
         main = entries[0].task.definition["main_score"]
-        sign = -1.0 if METRICS[main].higher_is_better else 1.0
+        sign = -1.0 if metric_info(main).higher_is_better else 1.0
         entries.sort(key=lambda r: (sign * r.aggregate.metrics[main].mean, r.model.name))
         boards.append(TaskBoard(task=folder.name, entries=entries, superseded=superseded))
     return boards
@@ -287,7 +290,7 @@ def robustness_plot(board: TaskBoard) -> bytes:
                                     [a.ci95_high for a in points], alpha=0.15, color=color)
             ax.set_title(f"noise on {curve}")
             ax.set_xlabel("noise level (× feature std)")
-        info = METRICS.get(metric)
+        info = metric_info(metric) if metric in METRICS else None
         if info is not None and info.high is not None:  # CI bands can leave the valid range
             axes[0][0].set_ylim(info.low - 0.02, info.high + 0.02)
         axes[0][0].set_ylabel(metric)
@@ -324,6 +327,16 @@ def _intro(board: TaskBoard) -> list[str]:
     return lines
 
 
+def _markdown_tables(tables: Tables) -> list[str]:
+    """The tables of a task board as Markdown lines, each under its heading."""
+    out = [_md_table(*tables.main), ""]
+    if tables.deviation:
+        out += ["### Accuracy by deviation level", "", _md_table(*tables.deviation), ""]
+    if tables.deviating:
+        out += ["### Accuracy by deviating modalities", "", _md_table(*tables.deviating), ""]
+    return out + ["### Robustness", "", _md_table(*tables.robustness), ""]
+
+
 def render_markdown(boards: Sequence[TaskBoard], plot_files: dict[tuple[str, str], str]
                     | None = None) -> str:
     """The leaderboard as Markdown; ``plot_files`` maps (task, plot) to a relative PNG path."""
@@ -332,18 +345,23 @@ def render_markdown(boards: Sequence[TaskBoard], plot_files: dict[tuple[str, str
         out.append("No accepted results yet.")
     for board in boards:
         tables = build_tables(board)
-        out += [f"## {board.task}", "", *_intro(board), "", _md_table(*tables.main), ""]
-        if tables.deviation:
-            out += ["### Accuracy by deviation level", "", _md_table(*tables.deviation), ""]
-        if tables.deviating:
-            out += ["### Accuracy by deviating modalities", "", _md_table(*tables.deviating), ""]
-        out += ["### Robustness", "", _md_table(*tables.robustness), "", tables.reference_note,
-                ""]
+        out += [f"## {board.task}", "", *_intro(board), "", *_markdown_tables(tables),
+                tables.reference_note, ""]
         for plot in ("deviation", "robustness"):
             rel = (plot_files or {}).get((board.task, plot))
             if rel:
                 out += [f"![{board.task} {plot}]({rel})", ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+def results_summary(results: Results) -> str:
+    """The leaderboard's tables for one results file alone, as Markdown.
+
+    What ``python -m benchmark run`` prints: the same rendering as the leaderboard, so a run's
+    numbers read exactly as they will once submitted (per-seed values are in the file).
+    """
+    tables = build_tables(TaskBoard(task=results.task.name, entries=[results]))
+    return "\n".join(_markdown_tables(tables)).rstrip()
 
 
 def _html_text(line: str) -> str:
@@ -439,5 +457,5 @@ def write_leaderboard(store: str | os.PathLike, out_dir: str | os.PathLike | Non
 
 
 __all__ = ["TaskBoard", "Written", "build_tables", "deviation_plot", "fmt_aggregate",
-           "fmt_signed", "load_boards", "render_html", "render_markdown", "robustness_plot",
-           "write_leaderboard"]
+           "fmt_signed", "load_boards", "render_html", "render_markdown", "results_summary",
+           "robustness_plot", "write_leaderboard"]

@@ -1,46 +1,17 @@
-"""The benchmark's metric spec: every number a results file carries, defined once.
+"""The benchmark's metric spec: what a results file reports beyond the registered metrics.
 
-The spec is versioned (:data:`METRIC_SPEC_VERSION`); a change to any definition below is a new
-version, and results computed under another version are not compared with these.
-
-Discrete tasks (single-label emotion classification), via scikit-learn:
-
-* ``accuracy`` — share of clips whose predicted class equals the label.
-* ``macro_f1`` — unweighted mean over *all* classes of the taxonomy of the per-class F1
-  (``f1_score(average="macro", labels=range(C), zero_division=0)``); a class with no test clip
-  and no prediction counts as F1 0.
-* ``weighted_f1`` — per-class F1 weighted by the class's test support.
-* per-class F1 and the confusion matrix (rows: true class, columns: predicted class).
-
-Continuous tasks (sentiment regression), following MMSA's ``MetricsTop`` (Yu et al., 2021,
-https://github.com/thuiar/MMSA, ``src/MMSA/utils/metricsTop.py``) so that numbers compare with
-the literature. ``scale="mosi"`` (CMU-MOSI/MOSEI, scores in [-3, 3]):
-
-* ``mae`` — mean absolute error of the raw scores.
-* ``corr`` — Pearson's r (0.0 when predictions or labels are constant: r is undefined there).
-* ``acc2_has0`` / ``f1_has0`` — binary accuracy / weighted F1 of *negative (< 0) vs.
-  non-negative (>= 0)*, over all clips (MMSA's ``Has0_acc_2``, ``Has0_F1_score``).
-* ``acc2_non0`` / ``f1_non0`` — binary accuracy / weighted F1 of *negative vs. positive*
-  (``> 0``) over clips whose label is not exactly 0 (MMSA's ``Non0_acc_2``, ``Non0_F1_score``).
-* ``acc3``, ``acc5``, ``acc7`` — clip predictions and labels to [-1, 1], [-2, 2], [-3, 3]
-  respectively, round both to the nearest integer (``numpy.round``: halves go to the even
-  integer) and count matches (MMSA's ``Mult_acc_3/5/7``).
-
-``scale="sims"`` (CH-SIMS and CH-SIMS v2, scores in [-1, 1]; MMSA's ``__eval_sims_regression``):
-predictions and labels are first clipped to [-1, 1] (``mae`` and ``corr`` are computed after
-clipping, as MMSA does), then binned:
-
-* ``acc2_sims`` / ``f1_sims`` — two classes ``[-1, 0]``, ``(0, 1]`` (note: 0 is *negative* here,
-  unlike ``acc2_has0``); weighted F1.
-* ``acc3_sims`` — ``[-1, -0.1]``, ``(-0.1, 0.1]``, ``(0.1, 1]``.
-* ``acc5_sims`` — ``[-1, -0.7]``, ``(-0.7, -0.1]``, ``(-0.1, 0.1]``, ``(0.1, 0.7]``, ``(0.7, 1]``.
-
-Relevance and robustness reports (see ``benchmark.protocol`` for how they are gathered):
+The scalar metrics (accuracy, macro/weighted F1, MAE, Pearson r, MMSA's binary and multi-class
+accuracies...) are defined once, in :mod:`sdme.metrics`, registered with their direction and
+range; the trainer selects checkpoints with the same functions. This module adds what only the
+benchmark computes, on top of them, and versions the whole: :data:`METRIC_SPEC_VERSION` changes
+whenever a number a results file carries would change (a definition here *or* in
+``sdme.metrics``), and results computed under another version are not compared with these.
 
 * ``correct`` per clip: discrete, predicted class == label; continuous, the binary decision of the
-  scale agrees (``>= 0`` for ``mosi``, ``> 0`` for ``sims``). *Stratified accuracy* is the mean
-  of ``correct`` within a group of clips: by ``deviation`` level 0..3, and by the set of
-  deviating modalities (those with ``label_<m> != label``; ``"none"`` when no modality deviates).
+  task's scale agrees (``Scale.positive``: ``>= 0`` for ``mosi``, ``> 0`` for ``sims``).
+  *Stratified accuracy* is the mean of ``correct`` within a group of clips: by ``deviation``
+  level 0..3, and by the set of deviating modalities (those with ``label_<m> != label``;
+  ``"none"`` when no modality deviates); see ``benchmark.scoring``.
 * ``relevance_auroc`` — over every (clip, modality) pair whose human modality label is known and
   for which the model gives a relevance weight: score = the model's weight, target =
   ``label_<m> == label`` (the modality expresses the clip's emotion). ``roc_auc_score``; None
@@ -70,222 +41,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sdme.metrics import get_scale
+
 METRIC_SPEC_VERSION = 1
-
-TASK_TYPES = ("discrete", "continuous")
-CONTINUOUS_SCALES = ("mosi", "sims")
-SIMS_BINS: dict[str, tuple[float, ...]] = {
-    # inner bin edges; a value v falls in class #{edges < v} (bins are (lo, hi])
-    "acc2_sims": (0.0,),
-    "acc3_sims": (-0.1, 0.1),
-    "acc5_sims": (-0.7, -0.1, 0.1, 0.7),
-}
-
-
-@dataclass(frozen=True)
-class MetricInfo:
-    """What a scalar metric is.
-
-    Attributes:
-        name: its key in results files.
-        higher_is_better: direction (for ranking and the leaderboard).
-        low: smallest valid value.
-        high: largest valid value (None: unbounded).
-        description: one line for tables and cards.
-    """
-
-    name: str
-    higher_is_better: bool
-    low: float
-    high: float | None
-    description: str
-
-
-def _info(name: str, description: str, higher: bool = True, low: float = 0.0,
-          high: float | None = 1.0) -> MetricInfo:
-    return MetricInfo(name, higher, low, high, description)
-
-
-METRICS: dict[str, MetricInfo] = {m.name: m for m in (
-    _info("accuracy", "share of clips classified correctly"),
-    _info("macro_f1", "mean per-class F1 over the taxonomy"),
-    _info("weighted_f1", "per-class F1 weighted by class support"),
-    _info("mae", "mean absolute error", higher=False, high=None),
-    _info("corr", "Pearson correlation", low=-1.0),
-    _info("acc2_has0", "negative vs non-negative accuracy (all clips)"),
-    _info("f1_has0", "negative vs non-negative weighted F1 (all clips)"),
-    _info("acc2_non0", "negative vs positive accuracy (clips with label != 0)"),
-    _info("f1_non0", "negative vs positive weighted F1 (clips with label != 0)"),
-    _info("acc3", "3-class accuracy (clip to [-1,1], round)"),
-    _info("acc5", "5-class accuracy (clip to [-2,2], round)"),
-    _info("acc7", "7-class accuracy (clip to [-3,3], round)"),
-    _info("acc2_sims", "SIMS 2-class accuracy: [-1,0] vs (0,1]"),
-    _info("f1_sims", "SIMS 2-class weighted F1"),
-    _info("acc3_sims", "SIMS 3-class accuracy (edges -0.1, 0.1)"),
-    _info("acc5_sims", "SIMS 5-class accuracy (edges -0.7, -0.1, 0.1, 0.7)"),
-)}
-
-DISCRETE_METRICS: tuple[str, ...] = ("accuracy", "macro_f1", "weighted_f1")
-CONTINUOUS_METRICS: dict[str, tuple[str, ...]] = {
-    "mosi": ("mae", "corr", "acc2_has0", "f1_has0", "acc2_non0", "f1_non0", "acc3", "acc5",
-             "acc7"),
-    "sims": ("mae", "corr", "acc2_sims", "f1_sims", "acc3_sims", "acc5_sims"),
-}
-
-
-def metric_names(task_type: str, scale: str | None = None) -> tuple[str, ...]:
-    """The scalar metrics computed for a task type (and continuous scale)."""
-    if task_type == "discrete":
-        return DISCRETE_METRICS
-    if task_type == "continuous":
-        if scale not in CONTINUOUS_METRICS:
-            raise ValueError(f"unknown continuous scale {scale!r}; expected one of "
-                             f"{', '.join(CONTINUOUS_SCALES)}")
-        return CONTINUOUS_METRICS[scale]
-    raise ValueError(f"unknown task type {task_type!r}; expected one of {', '.join(TASK_TYPES)}")
-
-
-# ----------------------------------------------------------------------------- discrete
-
-
-@dataclass(frozen=True)
-class DiscreteReport:
-    """Scalar metrics plus per-class F1 and the confusion matrix of one prediction set."""
-
-    metrics: dict[str, float]
-    per_class_f1: dict[str, float]
-    confusion_matrix: list[list[int]]
-
-
-def discrete_metrics(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray,
-                     class_names: Sequence[str]) -> DiscreteReport:
-    """Accuracy, macro/weighted F1, per-class F1 and confusion matrix.
-
-    Args:
-        y_true: class indices in ``range(len(class_names))``.
-        y_pred: predicted class indices, same length.
-        class_names: the taxonomy, in class-index order.
-
-    Raises:
-        ValueError: on empty or mismatched inputs, or indices outside the taxonomy.
-    """
-    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
-
-    y_true, y_pred = _pair(y_true, y_pred, int)
-    n_classes = len(class_names)
-    for name, values in (("labels", y_true), ("predictions", y_pred)):
-        bad = values[(values < 0) | (values >= n_classes)]
-        if bad.size:
-            raise ValueError(f"{name} contain class index {int(bad[0])} outside the taxonomy "
-                             f"of {n_classes} classes")
-    labels = list(range(n_classes))
-    per_class = f1_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
-    metrics = {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro",
-                                   zero_division=0)),
-        "weighted_f1": float(f1_score(y_true, y_pred, labels=labels, average="weighted",
-                                      zero_division=0)),
-    }
-    matrix = confusion_matrix(y_true, y_pred, labels=labels)
-    return DiscreteReport(metrics=metrics,
-                          per_class_f1={str(c): float(v) for c, v in
-                                        zip(class_names, per_class, strict=True)},
-                          confusion_matrix=[[int(v) for v in row] for row in matrix])
-
-
-def discrete_metric(name: str, y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
-    """One discrete metric, exactly as :func:`discrete_metrics` computes it (but cheaper)."""
-    from sklearn.metrics import accuracy_score, f1_score
-
-    y_true, y_pred = _pair(y_true, y_pred, int)
-    if name == "accuracy":
-        return float(accuracy_score(y_true, y_pred))
-    if name in ("macro_f1", "weighted_f1"):
-        return float(f1_score(y_true, y_pred, labels=list(range(n_classes)),
-                              average=name.split("_")[0], zero_division=0))
-    raise ValueError(f"unknown discrete metric {name!r}")
-
-
-# ----------------------------------------------------------------------------- continuous
-
-
-def pearson_r(x: np.ndarray, y: np.ndarray) -> float:
-    """Pearson's r; 0.0 when either input is constant (r undefined)."""
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    if x.size < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return 0.0
-    return float(np.corrcoef(x, y)[0, 1])
-
-
-def _weighted_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    from sklearn.metrics import f1_score
-
-    return float(f1_score(y_true, y_pred, average="weighted", zero_division=0))
-
-
-def _multiclass_acc(y_true: np.ndarray, y_pred: np.ndarray, bound: float) -> float:
-    t = np.round(np.clip(y_true, -bound, bound))
-    p = np.round(np.clip(y_pred, -bound, bound))
-    return float(np.mean(t == p))
-
-
-def sims_bin(values: np.ndarray, edges: Sequence[float]) -> np.ndarray:
-    """Class index of each value for (lo, hi] bins with the given inner edges."""
-    return np.searchsorted(np.asarray(edges, dtype=np.float64), values, side="left")
-
-
-def continuous_metrics(y_true: Sequence[float] | np.ndarray, y_pred: Sequence[float] | np.ndarray,
-                       scale: str = "mosi") -> dict[str, float]:
-    """The continuous metrics of ``scale`` (see the module docstring).
-
-    Raises:
-        ValueError: on empty or mismatched inputs, non-finite values or an unknown scale.
-    """
-    y_true, y_pred = _pair(y_true, y_pred, float)
-    if scale == "mosi":
-        out = {"mae": float(np.mean(np.abs(y_pred - y_true))), "corr": pearson_r(y_pred, y_true)}
-        t, p = y_true >= 0, y_pred >= 0
-        out["acc2_has0"] = float(np.mean(t == p))
-        out["f1_has0"] = _weighted_f1(t, p)
-        nonzero = y_true != 0
-        if nonzero.any():
-            t, p = y_true[nonzero] > 0, y_pred[nonzero] > 0
-            out["acc2_non0"] = float(np.mean(t == p))
-            out["f1_non0"] = _weighted_f1(t, p)
-        else:  # every label is exactly 0: no clip to score; count as 0 rather than NaN
-            out["acc2_non0"] = 0.0
-            out["f1_non0"] = 0.0
-        out["acc3"] = _multiclass_acc(y_true, y_pred, 1.0)
-        out["acc5"] = _multiclass_acc(y_true, y_pred, 2.0)
-        out["acc7"] = _multiclass_acc(y_true, y_pred, 3.0)
-        return out
-    if scale == "sims":
-        t = np.clip(y_true, -1.0, 1.0)
-        p = np.clip(y_pred, -1.0, 1.0)
-        out = {"mae": float(np.mean(np.abs(p - t))), "corr": pearson_r(p, t)}
-        for name, edges in SIMS_BINS.items():
-            bt, bp = sims_bin(t, edges), sims_bin(p, edges)
-            out[name] = float(np.mean(bt == bp))
-            if name == "acc2_sims":
-                out["f1_sims"] = _weighted_f1(bt, bp)
-        return out
-    raise ValueError(f"unknown continuous scale {scale!r}; expected one of "
-                     f"{', '.join(CONTINUOUS_SCALES)}")
 
 
 def correct_mask(task_type: str, y_true: np.ndarray, y_pred: np.ndarray,
                  scale: str | None = None) -> np.ndarray:
-    """Per-clip correctness used by stratified accuracy (see the module docstring)."""
+    """Per-clip correctness used by stratified accuracy (see the module docstring).
+
+    Raises:
+        ValueError: a continuous task without a known scale.
+    """
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if task_type == "discrete":
         return y_true == y_pred
-    if scale == "sims":
-        return (y_true > 0) == (y_pred > 0)
-    if scale == "mosi":
-        return (y_true >= 0) == (y_pred >= 0)
-    raise ValueError(f"unknown continuous scale {scale!r}")
+    convention = get_scale(scale)
+    return convention.positive(y_true) == convention.positive(y_pred)
 
 
 # ----------------------------------------------------------------------------- relevance
@@ -407,27 +179,5 @@ def aggregate_optional(values: Sequence[float | None]) -> Aggregate | None:
     return aggregate(defined) if defined else None
 
 
-def check_range(name: str, value: float) -> str | None:
-    """A message when ``value`` is outside the valid range of metric ``name`` (else None)."""
-    info = METRICS.get(name)
-    if info is None:
-        return f"unknown metric {name!r} (metric spec v{METRIC_SPEC_VERSION})"
-    tolerance = 1e-9
-    if value < info.low - tolerance or (info.high is not None and value > info.high + tolerance):
-        high = "inf" if info.high is None else info.high
-        return f"metric {name!r} = {value} is outside [{info.low}, {high}]"
-    return None
-
-
-def _pair(y_true: object, y_pred: object, kind: type) -> tuple[np.ndarray, np.ndarray]:
-    dtype = np.int64 if kind is int else np.float64
-    t = np.asarray(y_true)
-    p = np.asarray(y_pred)
-    if t.ndim != 1 or p.ndim != 1 or t.shape != p.shape:
-        raise ValueError(f"labels {t.shape} and predictions {p.shape} must be 1-D of equal length")
-    if t.size == 0:
-        raise ValueError("no predictions to score")
-    if kind is float and not (np.isfinite(t.astype(np.float64)).all()
-                              and np.isfinite(p.astype(np.float64)).all()):
-        raise ValueError("labels or predictions contain NaN or infinite values")
-    return t.astype(dtype), p.astype(dtype)
+__all__ = ["METRIC_SPEC_VERSION", "Aggregate", "aggregate", "aggregate_optional", "correct_mask",
+           "effective_robustness", "relative_robustness", "relevance_auroc", "valid_levels"]

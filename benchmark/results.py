@@ -24,8 +24,7 @@ Predictions lines (JSON objects, ``predictions.jsonl``)::
 ``prediction`` is a class index (discrete tasks) or a score (continuous tasks); ``conditions``
 holds the prediction of the same selected model under each robustness condition.
 
-Exporters: :func:`to_eval_results` (Hugging Face ``.eval_results/*.yaml``) and
-:func:`to_model_index` (the model-card ``model-index`` block), both through ``huggingface_hub``.
+Exporters to the Hugging Face formats are in :mod:`benchmark.export`.
 """
 
 from __future__ import annotations
@@ -44,8 +43,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from benchmark.metrics import METRIC_SPEC_VERSION, Aggregate, check_range, valid_levels
+from benchmark.metrics import METRIC_SPEC_VERSION, Aggregate, valid_levels
 from sdme.fileio import atomic_write_bytes, atomic_write_text
+from sdme.metrics import check_range
 
 RESULTS_FORMAT = "sdme-benchmark-results"
 SCHEMA_VERSION = 1
@@ -84,7 +84,7 @@ class TaskRef:
 
 @dataclass
 class DatasetRef:
-    """The built dataset, identified by its fingerprint (``benchmark.protocol``)."""
+    """The built dataset, identified by its fingerprint (``benchmark.scoring``)."""
 
     name: str
     fingerprint: str
@@ -598,61 +598,9 @@ def predictions_name(task: str) -> str:
     return f"{task}.predictions.jsonl"
 
 
-# ----------------------------------------------------------------------------- export
-
-HUB_TASK_TYPE = "video-classification"
-
-
-def to_eval_results(results: Results, dataset_id: str, source_url: str | None = None
-                    ) -> list[dict[str, Any]]:
-    """The main score as Hugging Face ``.eval_results/<task>.yaml`` entries.
-
-    Uses ``huggingface_hub``'s ``EvalResultEntry`` (https://huggingface.co/docs/hub/eval-results):
-    ``dataset.id`` is the Hub id of the benchmark dataset, ``dataset.task_id`` the task name,
-    ``value`` the mean main score over seeds; the notes give the metric, seeds, 95% CI, task
-    version and dataset fingerprint.
-    """
-    from huggingface_hub import EvalResultEntry, eval_result_entries_to_yaml
-
-    main = results.task.definition["main_score"]
-    agg = results.aggregate.metrics[main]
-    ci = "" if agg.ci95_half_width is None else f", 95% CI ±{agg.ci95_half_width:.4f}"
-    notes = (f"{main}, mean of {agg.n} seed(s){ci}; SDME task {results.task.name} "
-             f"v{results.task.version}; dataset fingerprint {results.dataset.fingerprint[:12]}; "
-             f"metric spec v{results.metric_spec_version}")
-    entry = EvalResultEntry(dataset_id=dataset_id, task_id=results.task.name,
-                            value=round(agg.mean, 6), date=results.created, notes=notes,
-                            source_url=source_url,
-                            source_name="SDME benchmark" if source_url else None)
-    return eval_result_entries_to_yaml([entry])
-
-
-def to_model_index(results: Results, dataset_id: str) -> dict[str, Any]:
-    """Every aggregate metric in the model-index format of model cards (type and value).
-
-    Built with ``huggingface_hub.EvalResult`` and ``eval_results_to_model_index``.
-    """
-    from huggingface_hub import EvalResult
-    from huggingface_hub.repocard_data import eval_results_to_model_index
-
-    entries = []
-    for name, agg in results.aggregate.metrics.items():
-        entries.append(EvalResult(
-            task_type=HUB_TASK_TYPE, task_name=results.task.name,
-            dataset_type=dataset_id, dataset_name=results.dataset.name, dataset_split="test",
-            dataset_args={"fingerprint": results.dataset.fingerprint,
-                          "task_version": results.task.version},
-            metric_type=name, metric_value=round(agg.mean, 6),
-            metric_name=f"{name} (mean of {agg.n} seeds)",
-            metric_args={"ci95_low": agg.ci95_low, "ci95_high": agg.ci95_high,
-                         "std": agg.std, "metric_spec_version": results.metric_spec_version}))
-    return {"model-index": eval_results_to_model_index(results.model.name, entries)}
-
-
 __all__ = ["AggregateReport", "DatasetRef", "Environment", "MAX_FILE_BYTES", "ModelRef",
            "PredictionsRef", "ProtocolInfo", "RESULTS_FORMAT", "Results", "ResultsError",
            "Robustness", "RobustnessAggregate", "SCHEMA_VERSION", "SeedResult", "Selection",
            "Stratified", "StratifiedAggregate", "Stratum", "TaskRef", "load_results",
            "predictions_bytes", "predictions_name", "read_json_file", "read_predictions",
-           "results_from_dict", "results_path", "save_results", "to_eval_results",
-           "to_model_index", "write_predictions"]
+           "results_from_dict", "results_path", "save_results", "write_predictions"]

@@ -16,7 +16,7 @@ submission that:
   clip, predicts a clip twice or one outside the test split, misses a seed or a robustness
   condition;
 * reports any number that differs by more than ``tolerance`` (1e-6) from what
-  ``benchmark.protocol.score_predictions`` recomputes from the predictions against the
+  ``benchmark.scoring.score_predictions`` recomputes from the predictions against the
   dataset's labels.
 
 An accepted submission is copied into the leaderboard store,
@@ -34,13 +34,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmark.protocol import (
-    ProtocolError,
-    load_test_reference,
-    resolve_task_dataset,
-    robustness_conditions,
-    score_predictions,
-)
 from benchmark.results import (
     MAX_FILE_BYTES,
     PredictionRecord,
@@ -49,6 +42,13 @@ from benchmark.results import (
     load_results,
     read_predictions,
     results_from_dict,
+)
+from benchmark.scoring import (
+    ProtocolError,
+    load_test_reference,
+    resolve_task_dataset,
+    robustness_conditions,
+    score_predictions,
 )
 from benchmark.tasks import Task, TaskError, get_task
 from sdme.fileio import atomic_write_bytes, atomic_write_text

@@ -1,7 +1,7 @@
 """Helpers for the benchmark tests: synthetic test references, predictions and results files.
 
 Predictions here are drawn at random (no training), so results files can be made in
-milliseconds; they are scored by the real ``benchmark.protocol.score_predictions`` and written by
+milliseconds; they are scored by the real ``benchmark.scoring.score_predictions`` and written by
 the real ``write_results``. ``tiny_built`` makes a real built dataset with ``sdme.build`` and the
 cheap test-double extractors of ``builddoubles``.
 """
@@ -14,16 +14,14 @@ from pathlib import Path
 import numpy as np
 from builddoubles import DOUBLES, tiny_corpus
 
-from benchmark.protocol import (
-    RunOutput,
+from benchmark.protocol import RunOutput, describe_dataset, write_results
+from benchmark.results import Environment, ModelRef, PredictionRecord, ProtocolInfo
+from benchmark.scoring import (
     TestReference,
     dataset_fingerprint,
-    describe_dataset,
     load_test_reference,
     robustness_conditions,
-    write_results,
 )
-from benchmark.results import Environment, ModelRef, PredictionRecord, ProtocolInfo
 from benchmark.tasks import Task, get_task
 
 CLASSES = ("neutral", "happiness", "sadness", "anger")

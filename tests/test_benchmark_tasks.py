@@ -13,15 +13,9 @@ import pytest
 from click.testing import CliRunner
 from test_mmsa import FILES, mmsa_split
 
-from benchmark.protocol import (
-    ProtocolError,
-    StreamedRows,
-    TestReference,
-    feature_scales,
-    input_columns,
-    load_test_reference,
-    run_benchmark,
-)
+from benchmark.protocol import StreamedRows, input_columns, run_benchmark
+from benchmark.robustness import feature_scales
+from benchmark.scoring import ProtocolError, TestReference, load_test_reference
 from benchmark.tasks import DATASET_RECIPES, get_task, list_tasks
 from sdme.loading import ParquetRows, load_dataset
 from sdme.sources.mmsa import CORPORA

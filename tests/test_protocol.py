@@ -13,29 +13,55 @@ from click.testing import CliRunner
 
 from benchmark.protocol import (
     DEFAULT_SEEDS,
-    ConditionedRows,
-    ProtocolError,
     SealedSplit,
     StreamedRows,
+    load_run_config,
+    run_benchmark,
+)
+from benchmark.robustness import ConditionedRows, feature_scales
+from benchmark.scoring import (
+    ProtocolError,
     TestReference,
     check_coverage,
     dataset_fingerprint,
-    feature_scales,
-    load_run_config,
     robustness_conditions,
-    run_benchmark,
     score_predictions,
     score_seed,
 )
-from benchmark.tasks import FROZEN, Task, TaskError, get_task, list_tasks, register_task
+from benchmark.tasks import (
+    TASKS,
+    Task,
+    TaskError,
+    get_task,
+    list_tasks,
+    register_task,
+    task_names,
+    unregister_task,
+)
 
 # ----------------------------------------------------------------------------- tasks
 
 
-def test_builtin_tasks_match_their_frozen_definitions():
-    for task in list_tasks():
-        assert FROZEN[task.key] == task.definition_sha256(), (
-            f"{task.key} was edited in place: register a new version instead")
+#: sha256 of every released task definition. Results files embed them: they never change (a
+#: changed task is a new version), and each task's own record pins the same value.
+RELEASED = {
+    "sdme-sample-discrete@1": "a51b545acba8ba522ce1ce83c047565d6d1e814ad0cecea4cb849b7382acb7e9",
+    "sdme-synth-discrete@1": "9ea62475d8b2007a2e3cc33193a44eb8fb6667e0aebb4c20a1e18ee31363ded6",
+    "cmu-mosi@1": "3eeca0af98eb352ab8e74defb254eb8c5ab8b8ad25a7bd22d4648d09f0705949",
+    "cmu-mosei@1": "5f7b18f2eb84e970a2c4c6223f648fc69de61a1f22fca8095001334710e14a43",
+    "ch-sims@1": "d452081836eb3fecbcfb6339b3447abd0a606d44dc1076a6fecc307dbabd4557",
+    "ch-sims-v2@1": "36dc8c55a6e046073cad74abb9cea2f4eab8b3c4de2a7619eff6d54ad0f8c3df",
+}
+
+
+def test_builtin_tasks_match_their_released_definitions():
+    registered = {entry.name: entry.obj for entry in TASKS.entries()}
+    assert set(RELEASED) <= set(registered)
+    for key, task in registered.items():
+        assert task.key == key
+        if task.released_sha256 is not None or key in RELEASED:
+            assert task.definition_sha256() == task.released_sha256 == RELEASED.get(key), (
+                f"{key} was edited in place: register a new version instead")
 
 
 def test_task_lookup_and_suggestions():
@@ -47,18 +73,43 @@ def test_task_lookup_and_suggestions():
         get_task("sdme-sample-discrete@7")
 
 
-def test_a_changed_task_needs_a_new_version(monkeypatch):
+def test_latest_version_by_default():
+    first = replace(get_task("sdme-sample-discrete"), name="toy-versions", released_sha256=None)
+    second = replace(first, version=2, noise_levels=(0.0, 1.0))
+    register_task(second)
+    register_task(first)
+    try:
+        assert get_task("toy-versions") is second
+        assert get_task("toy-versions@1") is first and get_task("toy-versions", 1) is first
+        assert "toy-versions" in task_names()
+        assert [t.version for t in list_tasks() if t.name == "toy-versions"] == [2]
+        assert register_task(replace(first, description="reworded")) is first  # same definition
+    finally:
+        unregister_task("toy-versions")
+    with pytest.raises(TaskError, match="unknown task 'toy-versions'"):
+        get_task("toy-versions")
+
+
+def test_a_changed_task_needs_a_new_version():
     task = get_task("sdme-sample-discrete")
     with pytest.raises(TaskError, match="needs a new version"):
         register_task(replace(task, main_score="macro_f1"))
-    # editing a released definition in place is caught on lookup
-    from benchmark import tasks
-
-    monkeypatch.setitem(tasks._REGISTRY, task.name, {1: replace(task, main_score="macro_f1")})
-    with pytest.raises(TaskError, match="differs from its released definition"):
-        get_task(task.name)
+    # editing a released record in place (its pin stays) is caught on lookup
+    edited = replace(task, main_score="macro_f1")
+    assert edited.released_sha256 == task.released_sha256
+    TASKS.unregister(task.key)
+    try:
+        register_task(edited)
+        with pytest.raises(TaskError, match="differs from its released definition"):
+            get_task(task.name)
+    finally:
+        TASKS.unregister(task.key)
+        register_task(task)
+    assert get_task(task.name) is task
     # the description is cosmetic: it does not change the definition hash
     assert replace(task, description="x").definition_sha256() == task.definition_sha256()
+    # nor is the pin part of the definition that results files embed
+    assert "released_sha256" not in task.to_dict()
 
 
 def test_task_validation():
@@ -363,7 +414,10 @@ def test_run_submit_leaderboard_end_to_end(tmp_path, monkeypatch):
     result = runner.invoke(main, ["run", "--model", "mren", "--seeds", "0,1", "--epochs", "2",
                                   "--device", "cpu", "--data-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert "mean±ci95" in result.output
+    # the leaderboard's own table, for this one results file
+    mean = load_results(tmp_path / "results" / "mren" / "sdme-sample-discrete.json"
+                        ).aggregate.metrics["accuracy"].mean
+    assert f"| 1 | mren | {mean:.4f} ± " in result.output
 
     # the test split was predicted only after each seed's fit returned
     for i, event in enumerate(events):
@@ -403,8 +457,6 @@ def datasets_ids(built, split: str) -> list[str]:
 
 
 def test_continuous_task_scoring():
-    from benchmark import metrics as M
-
     task = Task(name="toy-continuous", version=1, dataset="toy", description="",
                 task_type="continuous", continuous_scale="mosi",
                 metrics=("mae", "corr", "acc2_has0", "acc2_non0", "acc7"), main_score="mae",
@@ -425,8 +477,10 @@ def test_continuous_task_scoring():
                          "relevance": dict(zip(("text", "audio"), weights[clip], strict=True)),
                          "conditions": {c: y for c in robustness_conditions(task)}}
     result = score_seed(task, ref, records, seed=0)
-    expected = M.continuous_metrics(labels, predictions, "mosi")
-    assert result.metrics == pytest.approx({k: expected[k] for k in task.metrics})
+    # the hand-computed values of tests/test_metrics.py (same labels and predictions)
+    corr = float(np.corrcoef(predictions, labels)[0, 1])
+    assert result.metrics == pytest.approx({"mae": 4.9 / 6, "corr": corr, "acc2_has0": 3 / 6,
+                                            "acc2_non0": 3 / 5, "acc7": 3 / 6})
     assert result.per_class_f1 is None and result.confusion_matrix is None
     assert result.robustness.metric == "acc2_has0"
     assert result.robustness.clean == pytest.approx(0.5)

@@ -11,14 +11,13 @@ import pytest
 import yaml
 from benchmarkdata import toy_results
 
+from benchmark.export import to_eval_results, to_model_index
 from benchmark.results import (
     ResultsError,
     load_results,
     read_json_file,
     read_predictions,
     results_from_dict,
-    to_eval_results,
-    to_model_index,
 )
 
 

@@ -232,3 +232,19 @@ def test_cli_reports_refusal_and_acceptance(sub, data_dir):
                                "--store", str(store)])
     assert bad.exit_code == 1
     assert "submission refused:" in bad.output and "unknown schema version 7" in bad.output
+
+
+def test_submit_needs_only_the_scoring():
+    """Checking a submission loads the scoring, not the run: no trainer, models or torch."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(root), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, benchmark.submit; print(sorted(m for m in ("
+         "'torch', 'baselines', 'benchmark.protocol', 'benchmark.robustness') "
+         "if m in sys.modules))"], capture_output=True, text=True, check=True, cwd=root, env=env)
+    assert loaded.stdout.strip() == "[]"

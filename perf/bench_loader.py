@@ -27,8 +27,8 @@ epoch). Goal: peak RSS < 2 GB and at least half the scan rate.
 
 Usage::
 
-    python benchmarks/bench_loader.py                      # MOSEI-sized synth in the data dir
-    python benchmarks/bench_loader.py --dataset DIR --batches 200 --json out.json
+    python perf/bench_loader.py                      # MOSEI-sized synth in the data dir
+    python perf/bench_loader.py --dataset DIR --batches 200 --json out.json
 """
 
 from __future__ import annotations

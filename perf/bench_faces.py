@@ -16,8 +16,8 @@ more threads than free cores, OpenMP's spinning threads made MTCNN 2-10x slower 
 
 Usage::
 
-    python benchmarks/bench_faces.py --clips 8 --seconds 4 --size 640x360 --threads 1
-    python benchmarks/bench_faces.py --raw path/to/raw   # the clips of an existing raw corpus
+    python perf/bench_faces.py --clips 8 --seconds 4 --size 640x360 --threads 1
+    python perf/bench_faces.py --raw path/to/raw   # the clips of an existing raw corpus
 """
 
 from __future__ import annotations

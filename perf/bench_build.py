@@ -15,8 +15,8 @@ speaker ids, so the split still has groups to work with). Two measurements:
 
 Usage::
 
-    python benchmarks/bench_build.py --clips 72 --workers 2
-    python benchmarks/bench_build.py --clips 36 --workers 1 --device cpu --json out.json
+    python perf/bench_build.py --clips 72 --workers 2
+    python perf/bench_build.py --clips 36 --workers 1 --device cpu --json out.json
 """
 
 from __future__ import annotations

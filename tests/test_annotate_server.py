@@ -176,6 +176,7 @@ def test_acknowledged_vote_survives_kill_9_then_exports_and_validates(tmp_path_f
         ack = http("POST", server.url + "/api/vote", token=token,
                    body={"assignment": item["id"], "label": "sadness"})
         assert ack.status == 200
+        shown = http("GET", server.url + "/api/next", token=token).json()["item"]  # on screen
         server.kill()
         assert server.process.returncode == -9
     finally:
@@ -185,7 +186,7 @@ def test_acknowledged_vote_survives_kill_9_then_exports_and_validates(tmp_path_f
                      body={"assignment": item["id"], "label": "sadness"})
         assert retry.json() == {"ok": True, "duplicate": True}
         following = http("GET", again.url + "/api/next", token=token).json()
-        assert following["item"]["id"] != item["id"]
+        assert following["item"] == shown  # the annotator resumes where they were
         assert following["progress"]["answered"] == 1
         board = http("GET", again.url + "/api/dashboard", token=again.owner).json()
         assert board["modalities"][item["modality"]]["votes"] == 1

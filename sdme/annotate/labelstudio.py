@@ -86,6 +86,7 @@ def export_labelstudio(project: Project, out_dir: str | Path,
         f"{url_prefix!r}; for local files start Label Studio with\n"
         "  LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true \\\n"
         f"  LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT={project.media.root.resolve()} label-studio\n"
+        "and add that folder as a 'Local files' source storage in each project's settings.\n"
         "Give each annotator ONE of these projects: an annotator must not see a clip in two "
         "modalities.\nBring the votes back with: sdme annotate labelstudio import "
         f"{project.raw_dir} EXPORT.json\n"))

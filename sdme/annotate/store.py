@@ -19,7 +19,8 @@ server runs):
 Durability: WAL journal with ``synchronous=FULL`` — a commit is fsynced before the server
 acknowledges it, so an acknowledged vote survives ``kill -9`` and power loss
 (https://www.sqlite.org/wal.html, https://www.sqlite.org/pragma.html#pragma_synchronous).
-Tokens are stored as sha256 digests only.
+Tokens are stored as sha256 digests only. The module is a little over 600 lines on purpose:
+every rule lives next to the transaction that enforces it, so they can be checked together.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ CREATE TABLE IF NOT EXISTS items (
   modality TEXT NOT NULL,
   clip_label TEXT NOT NULL DEFAULT '',
   active INTEGER NOT NULL DEFAULT 1,
+  n_votes INTEGER NOT NULL DEFAULT 0,
   UNIQUE (clip_id, modality));
 CREATE TABLE IF NOT EXISTS exposures (
   annotator_id INTEGER NOT NULL REFERENCES annotators(id),
@@ -90,12 +92,23 @@ WHEN NOT EXISTS (SELECT 1 FROM exposures e JOIN items i ON i.id = NEW.item_id
                  WHERE e.annotator_id = NEW.annotator_id AND e.clip_id = i.clip_id
                    AND e.modality = i.modality)
 BEGIN SELECT RAISE(ABORT, 'isolation: annotator not exposed to this clip in this modality'); END;
+CREATE TRIGGER IF NOT EXISTS votes_count AFTER INSERT ON votes WHEN NEW.repeat = 0
+BEGIN UPDATE items SET n_votes = n_votes + 1 WHERE id = NEW.item_id; END;
 """
 
-# Votes and open, unexpired leases of an item (non-repeat), as SQL over alias i.
-_FILLED = """(SELECT COUNT(*) FROM votes v WHERE v.item_id = i.id AND v.repeat = 0)
-           + (SELECT COUNT(*) FROM assignments s WHERE s.item_id = i.id AND s.repeat = 0
-              AND s.status = 'open' AND s.lease_until > :now)"""
+# Items an annotator may get: active, of a collected modality, of a clip they have not seen,
+# with votes plus live leases (open, unexpired, non-repeat assignments) under k.
+_ELIGIBLE = """
+    FROM items i LEFT JOIN (
+      SELECT item_id, COUNT(*) AS n FROM assignments
+      WHERE status = 'open' AND repeat = 0 AND lease_until > :now GROUP BY item_id
+    ) l ON l.item_id = i.id
+    WHERE i.active = 1 AND i.modality IN ({marks})
+      AND NOT EXISTS (SELECT 1 FROM exposures e WHERE e.annotator_id = :a
+                      AND e.clip_id = i.clip_id)
+      AND i.n_votes + COALESCE(l.n, 0) < :k"""
+# A per-annotator permutation of item ids, in SQL arithmetic: (id * m + c) mod a prime.
+_PRIME = 2_147_483_647
 
 
 @dataclass(frozen=True)
@@ -185,9 +198,11 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def _rank(seed: str, annotator_id: int, item_id: int) -> int:
-    digest = hashlib.blake2b(f"{seed}:{annotator_id}:{item_id}".encode(), digest_size=7)
-    return int.from_bytes(digest.digest(), "big")
+def _order(seed: str, annotator_id: int) -> dict[str, int]:
+    """The constants of an annotator's own random order of items (keyed by the project seed)."""
+    digest = hashlib.blake2b(f"{seed}:{annotator_id}".encode(), digest_size=16).digest()
+    return {"om": 1 + int.from_bytes(digest[:8], "big") % (_PRIME - 1),
+            "oc": int.from_bytes(digest[8:], "big") % _PRIME}
 
 
 class Store:
@@ -221,8 +236,6 @@ class Store:
             db.row_factory = sqlite3.Row
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA foreign_keys=ON")
-            db.create_function("sdme_rank", 2, lambda a, i: _rank(self.seed, a, i),
-                               deterministic=True)
             yield db
         finally:
             db.close()
@@ -370,7 +383,7 @@ class Store:
     @staticmethod
     def _has_room(db: sqlite3.Connection, row: sqlite3.Row, k: int, now: float) -> bool:
         """Whether a non-repeat vote on ``row``'s item may still be accepted."""
-        votes = db.execute("SELECT COUNT(*) FROM votes WHERE item_id = ? AND repeat = 0",
+        votes = db.execute("SELECT n_votes FROM items WHERE id = ?",
                            (row["item_id"],)).fetchone()[0]
         if row["status"] == "open" and row["lease_until"] > now:
             return votes < k  # a live lease was counted when it was granted
@@ -399,14 +412,14 @@ class Store:
                     return self._as_assignment(row)
                 db.execute("UPDATE assignments SET status = 'expired' WHERE id = ?", (row["id"],))
 
-            repeat = self._due_repeat(db, annotator_id, s.gold_every)
+            repeat = self._due_repeat(db, annotator_id, s.gold_every, _order(self.seed,
+                                                                                annotator_id))
             if repeat is not None:
                 item_id, is_repeat = repeat, 1
             else:
-                found = self._eligible(db, annotator_id, now, s, limit=1)
-                if not found:
+                item_id, is_repeat = self._eligible(db, annotator_id, now, s), 0
+                if item_id is None:
                     return None
-                item_id, is_repeat = found[0][0], 0
             item = db.execute("SELECT clip_id, modality FROM items WHERE id = ?",
                               (item_id,)).fetchone()
             db.execute("INSERT INTO exposures VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
@@ -419,29 +432,28 @@ class Store:
         return Assignment(id=assignment_id, annotator_id=annotator_id, clip_id=item["clip_id"],
                           modality=item["modality"], repeat=bool(is_repeat), status="open")
 
-    @staticmethod
-    def _eligible(db: sqlite3.Connection, annotator_id: int, now: float, s: AnnotateSettings,
-                  limit: int | None = None) -> list[tuple[int, str]]:
-        """Items this annotator may get now, the fullest first, then in their own random order.
+    def _eligible(self, db: sqlite3.Connection, annotator_id: int, now: float,
+                  s: AnnotateSettings, *, count: bool = False) -> int | None:
+        """The item this annotator gets next (None: none), or with ``count`` how many clips
+        they could still get.
 
-        Fullest first completes items early (kappa becomes computable sooner); the per-annotator
-        order (a keyed hash) randomises which clips and modalities each annotator sees.
+        Fullest items first (kappa becomes computable sooner), then the annotator's own random
+        order, which randomises which clips and modalities each annotator sees.
         """
-        params: dict[str, object] = {"a": annotator_id, "now": now, "k": s.votes_per_item}
+        params: dict[str, object] = {"a": annotator_id, "now": now, "k": s.votes_per_item,
+                                     **_order(self.seed, annotator_id)}
         params.update({f"m{j}": m for j, m in enumerate(s.modalities)})
-        marks = ", ".join(f":m{j}" for j in range(len(s.modalities)))
-        rows = db.execute(f"""
-            SELECT i.id, i.clip_id, {_FILLED} AS filled FROM items i
-            WHERE i.active = 1 AND i.modality IN ({marks})
-              AND NOT EXISTS (SELECT 1 FROM exposures e WHERE e.annotator_id = :a
-                              AND e.clip_id = i.clip_id)
-              AND {_FILLED} < :k
-            ORDER BY filled DESC, sdme_rank(:a, i.id)
-            {'LIMIT :limit' if limit else ''}""", {**params, "limit": limit}).fetchall()
-        return [(r["id"], r["clip_id"]) for r in rows]
+        where = _ELIGIBLE.format(marks=", ".join(f":m{j}" for j in range(len(s.modalities))))
+        if count:
+            return db.execute(f"SELECT COUNT(DISTINCT i.clip_id) {where}", params).fetchone()[0]
+        row = db.execute(f"""SELECT i.id {where}
+            ORDER BY i.n_votes + COALESCE(l.n, 0) DESC, (i.id * :om + :oc) % {_PRIME}
+            LIMIT 1""", params).fetchone()
+        return None if row is None else row[0]
 
     @staticmethod
-    def _due_repeat(db: sqlite3.Connection, annotator_id: int, every: int) -> int | None:
+    def _due_repeat(db: sqlite3.Connection, annotator_id: int, every: int,
+                    order: dict[str, int]) -> int | None:
         """An earlier item of this annotator to show again, when one is due."""
         if every <= 0:
             return None
@@ -451,13 +463,14 @@ class Store:
                             "repeat = 1", (annotator_id,)).fetchone()[0]
         if answered // every <= served:
             return None
-        row = db.execute("""
+        row = db.execute(f"""
             SELECT v.item_id FROM votes v JOIN items i ON i.id = v.item_id
-            WHERE v.annotator_id = ?1 AND v.repeat = 0 AND i.active = 1
-              AND v.id != (SELECT MAX(id) FROM votes WHERE annotator_id = ?1 AND repeat = 0)
-              AND NOT EXISTS (SELECT 1 FROM assignments r WHERE r.annotator_id = ?1
+            WHERE v.annotator_id = :a AND v.repeat = 0 AND i.active = 1
+              AND v.id != (SELECT MAX(id) FROM votes WHERE annotator_id = :a AND repeat = 0)
+              AND NOT EXISTS (SELECT 1 FROM assignments r WHERE r.annotator_id = :a
                               AND r.item_id = v.item_id AND r.repeat = 1)
-            ORDER BY sdme_rank(?1, v.item_id) LIMIT 1""", (annotator_id,)).fetchone()
+            ORDER BY (v.item_id * :om + :oc) % {_PRIME} LIMIT 1""",
+                         {"a": annotator_id, **order}).fetchone()
         return None if row is None else row[0]
 
     def vote(self, annotator_id: int, assignment_id: str, label: str,
@@ -520,7 +533,7 @@ class Store:
                 SELECT SUM(status = 'voted' AND repeat = 0), SUM(status = 'voted' AND repeat = 1),
                        SUM(status = 'skipped'), SUM(status = 'open')
                 FROM assignments WHERE annotator_id = ?""", (annotator_id,)).fetchone()
-            eligible = len({clip for _, clip in self._eligible(db, annotator_id, now, s)})
+            eligible = self._eligible(db, annotator_id, now, s, count=True)
         answered, repeats, skipped, open_ = (int(c or 0) for c in count)
         return {"answered": answered + repeats, "skipped": skipped,
                 "remaining": eligible + open_}

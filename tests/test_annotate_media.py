@@ -54,7 +54,7 @@ def test_each_file_holds_one_modality_and_streams_are_copied(tmp_path_factory):
 
 
 def test_other_codecs_are_reencoded_and_missing_streams_reported(tmp_path):
-    raw = small_corpus(tmp_path / "raw", ["vid01_00", "vid02_00"])
+    raw = small_corpus(tmp_path / "raw", ["vid01_00", "vid02_00", "vid03_00"])
     src = raw / "clips" / "vid01_00.mp4"
     # vid01_00: MPEG-4 part 2 video (not playable everywhere) + its audio as audio/<id>.wav
     (raw / "audio").mkdir()
@@ -69,6 +69,9 @@ def test_other_codecs_are_reencoded_and_missing_streams_reported(tmp_path):
     subprocess.run(["ffmpeg", "-v", "error", "-i", str(other), "-map", "0:v", "-c", "copy",
                     str(tmp_path / "n.mp4")], check=True)
     shutil.move(tmp_path / "n.mp4", other)
+
+    # vid03_00: not a media file at all
+    (raw / "clips" / "vid03_00.mp4").write_bytes(b"\x00" * 4096)
 
     media = prepare_media(raw, read_annotations(raw / "annotations.csv"))
     first = media.clips["vid01_00"]
@@ -86,6 +89,9 @@ def test_other_codecs_are_reencoded_and_missing_streams_reported(tmp_path):
     assert second.audio is None and media.path("vid02_00", "audio") is None
     assert any("no audio stream" in n for n in second.notes)
     assert streams(media.path("vid02_00", "vision")) == ["video"]
+    broken = media.clips["vid03_00"]  # its text can still be annotated; the rest is reported
+    assert (broken.vision, broken.audio, broken.text) == (None, None, "text/vid03_00.txt")
+    assert any("cannot read the media file" in n for n in broken.notes)
 
 
 def test_prepare_again_redoes_only_changed_clips(tmp_path_factory, tmp_path):

@@ -92,9 +92,11 @@ def create_app(project: Project) -> FastAPI:
                 return _denied(request, 401, "A valid link is needed: open the personal link "
                                              "you were given.")
             origin = request.headers.get("origin")
-            if request.method not in ("GET", "HEAD") and origin and \
-                    urlsplit(origin).netloc != request.headers.get("host"):
-                return _denied(request, 403, "cross-site request refused")
+            if request.method not in ("GET", "HEAD") and origin:
+                # This site is the Host asked for, or the public URL a reverse proxy serves.
+                ours = {request.headers.get("host"), urlsplit(project.url).netloc}
+                if urlsplit(origin).netloc not in ours:
+                    return _denied(request, 403, "cross-site request refused")
             request.state.principal = principal
             response = await call_next(request)
         for key, value in _HEADERS.items():
@@ -115,8 +117,9 @@ def create_app(project: Project) -> FastAPI:
                                          "the corpus owner for a new one.")
         target = "/dashboard" if principal.role == "owner" else "/"
         response = RedirectResponse(target, status_code=303)
+        secure = request.url.scheme == "https" or project.url.startswith("https://")
         response.set_cookie(cookie, token, httponly=True, samesite="strict", path="/",
-                            secure=request.url.scheme == "https", max_age=180 * 24 * 3600)
+                            secure=secure, max_age=180 * 24 * 3600)
         return response
 
     @app.post("/logout")

@@ -42,7 +42,7 @@ def _errors_to_messages(command: Callable[..., Any]) -> Callable[..., Any]:
 
         try:
             return command(*args, **kwargs)
-        except (AnnotateError, FormatError, ConfigError) as exc:
+        except (AnnotateError, FormatError, ConfigError, OSError) as exc:
             _fail(str(exc))
 
     return wrapper

@@ -237,19 +237,24 @@ def prepare_clip(clip: RawClip, raw_dir: Path, out_root: Path) -> PreparedClip:
         command = [_ffmpeg(), "-nostdin", "-v", "error", "-y"]
         for path in inputs:
             command += ["-i", str(path)]
-        with ExitStack() as stack:
-            temps = {}
-            for modality, rel, _, options in plans:
-                temps[modality] = stack.enter_context(atomic_path(out_root / rel))
-                command += [*options, str(temps[modality])]
-            run = subprocess.run(command, capture_output=True, text=True)
-            if run.returncode != 0:
-                detail = (run.stderr.strip().splitlines() or ["no message"])[-1][:200]
-                raise AnnotateError(f"{video_src}: ffmpeg could not isolate the modalities "
-                                    f"({detail})")
-            for modality, _, kind, _ in plans:
-                _check_only(temps[modality], kind)
-        made = {modality: rel for modality, rel, _, _ in plans}
+        try:
+            with ExitStack() as stack:
+                temps = {}
+                for modality, rel, _, options in plans:
+                    temps[modality] = stack.enter_context(atomic_path(out_root / rel))
+                    command += [*options, str(temps[modality])]
+                run = subprocess.run(command, capture_output=True, text=True)
+                if run.returncode != 0:
+                    detail = (run.stderr.strip().splitlines() or ["no message"])[-1][:200]
+                    raise AnnotateError(f"{video_src}: ffmpeg could not isolate the "
+                                        f"modalities ({detail})")
+                for modality, _, kind, _ in plans:
+                    _check_only(temps[modality], kind)
+            made = {modality: rel for modality, rel, _, _ in plans}
+        except AnnotateError as exc:  # this clip's vision and audio are not offered
+            notes.append(f"vision/audio: {exc}")
+            for _, rel, _, _ in plans:
+                (out_root / rel).unlink(missing_ok=True)
     return PreparedClip(clip_id=clip.clip_id, vision=made.get("vision"), audio=made.get("audio"),
                         text=text_rel, notes=tuple(notes), source=source)
 
@@ -295,8 +300,11 @@ def prepare_media(raw_dir: str | Path, clips: Sequence[RawClip], *, force: bool 
         workers: ffmpeg processes run at once.
         progress: Called with ``(done, total)`` after each clip that had to be prepared.
 
+    A clip whose media ffmpeg cannot isolate (or whose output fails the isolation check) keeps
+    its text item only; the reason is in its ``notes``.
+
     Raises:
-        AnnotateError: ffmpeg is missing, fails on a clip, or an output is not isolated.
+        AnnotateError: the ffmpeg program is missing.
     """
     raw_dir = Path(raw_dir)
     root = media_dir(raw_dir)

@@ -212,17 +212,21 @@ class Store:
         self.path = Path(path)
         self.seed = ""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
-            version = self._meta(db, "schema_version")
-            if version is None:
-                db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-                db.execute("INSERT INTO meta VALUES ('seed', ?)", (secrets.token_hex(8),))
-            elif int(version) != SCHEMA_VERSION:
-                raise AnnotateError(f"{self.path}: database schema {version}, this toolkit "
-                                    f"reads {SCHEMA_VERSION}")
-            self.seed = self._meta(db, "seed") or ""
+        try:
+            with self._connect() as db:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(_SCHEMA)
+                version = self._meta(db, "schema_version")
+                if version is None:
+                    db.execute("INSERT INTO meta VALUES ('schema_version', ?)",
+                               (str(SCHEMA_VERSION),))
+                    db.execute("INSERT INTO meta VALUES ('seed', ?)", (secrets.token_hex(8),))
+                elif int(version) != SCHEMA_VERSION:
+                    raise AnnotateError(f"{self.path}: database schema {version}, this toolkit "
+                                        f"reads {SCHEMA_VERSION}")
+                self.seed = self._meta(db, "seed") or ""
+        except sqlite3.Error as exc:
+            raise AnnotateError(f"{self.path}: cannot use the database ({exc})") from None
 
     # --- connections ---------------------------------------------------------------------------
 

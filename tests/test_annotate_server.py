@@ -202,3 +202,18 @@ def test_acknowledged_vote_survives_kill_9_then_exports_and_validates(tmp_path_f
     # media alone; decoding them here would only time torch's import
     assert check.exit_code == 0, check.output
     assert "raw corpus OK" in check.output and "fleiss_kappa" in check.output
+
+
+def test_loopback_by_default_and_a_taken_port_is_a_clear_error():
+    from sdme.annotate import AnnotateError
+    from sdme.annotate.server import EXPOSURE_WARNING, bind, is_loopback
+
+    assert all(is_loopback(h) for h in ("127.0.0.1", "::1", "localhost"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "192.168.1.20", "example.org"))
+    assert "plain HTTP" in EXPOSURE_WARNING and "SSH tunnel" in EXPOSURE_WARNING
+    taken = bind("127.0.0.1", 0)
+    try:
+        with pytest.raises(AnnotateError, match="--port"):
+            bind("127.0.0.1", taken.getsockname()[1])
+    finally:
+        taken.close()

@@ -79,26 +79,29 @@ def create_app(project: Project) -> FastAPI:
     annotator_page, dashboard_page = _page("annotator.html"), _page("dashboard.html")
     app = FastAPI(title="sdme annotate", docs_url=None, redoc_url=None, openapi_url=None)
 
+    async def check(request: Request) -> Response | None:
+        """None when the request may proceed (``request.state.principal`` set), else the refusal."""
+        auth = request.headers.get("authorization", "")
+        token = auth[7:].strip() if auth.lower().startswith("bearer ") else \
+            request.cookies.get(cookie)
+        principal = await run_in_threadpool(store.authenticate, token)
+        if principal is None:
+            return _denied(request, 401, "A valid link is needed: open the personal link you "
+                                         "were given.")
+        origin = request.headers.get("origin")
+        if request.method not in ("GET", "HEAD") and origin:
+            # This site is the Host asked for, or the public URL a reverse proxy serves.
+            public = await run_in_threadpool(lambda: project.url)
+            if urlsplit(origin).netloc not in {request.headers.get("host"),
+                                               urlsplit(public).netloc}:
+                return _denied(request, 403, "cross-site request refused")
+        request.state.principal = principal
+        return None
+
     @app.middleware("http")
     async def authenticate(request: Request, call_next) -> Response:
-        if request.url.path == "/login":
-            response = await call_next(request)
-        else:
-            auth = request.headers.get("authorization", "")
-            token = auth[7:].strip() if auth.lower().startswith("bearer ") else \
-                request.cookies.get(cookie)
-            principal = await run_in_threadpool(store.authenticate, token)
-            if principal is None:
-                return _denied(request, 401, "A valid link is needed: open the personal link "
-                                             "you were given.")
-            origin = request.headers.get("origin")
-            if request.method not in ("GET", "HEAD") and origin:
-                # This site is the Host asked for, or the public URL a reverse proxy serves.
-                ours = {request.headers.get("host"), urlsplit(project.url).netloc}
-                if urlsplit(origin).netloc not in ours:
-                    return _denied(request, 403, "cross-site request refused")
-            request.state.principal = principal
-            response = await call_next(request)
+        refusal = None if request.url.path == "/login" else await check(request)
+        response = refusal or await call_next(request)
         for key, value in _HEADERS.items():
             response.headers.setdefault(key, value)
         return response

@@ -404,5 +404,7 @@ def list_(data_dir: str | None) -> None:
         click.echo(f"{kind + ':':<17}{', '.join(found) or '(none)'}  [{folder}]")
 
 
+main.add_command(__import__("sdme.annotate.cli", fromlist=["annotate"]).annotate)  # cheap import
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -18,6 +18,25 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from sdme.built import (
+    CLIP_ID,
+    DEVIATION,
+    END,
+    FEAT,
+    LABEL,
+    LANGUAGE,
+    LENGTH,
+    RELEVANCE,
+    SCORE,
+    SPEAKER_ID,
+    START,
+    TEXT,
+    TEXT_TOKENS,
+    UNIMODAL_LABEL,
+    UNIMODAL_SCORE,
+    VIDEO_ID,
+    VOTES,
+)
 from sdme.schema import MODALITIES, SPLITS, CorpusManifest
 
 if TYPE_CHECKING:
@@ -25,28 +44,40 @@ if TYPE_CHECKING:
 
     from sdme.built import BuildInfo, ClipEvent
 
-FIELD_DOCS: dict[str, str] = {
-    "clip_id": "Clip identifier (unique in the corpus).",
-    "video_id": "Source video the clip was cut from.",
-    "speaker_id": "Speaker shown and heard in the clip.",
-    "start": "Start of the clip in its source video, seconds.",
-    "end": "End of the clip in its source video, seconds.",
-    "text": "Transcript of what is said.",
-    "language": "Language of the transcript (BCP-47 tag).",
-    "label": "Multimodal emotion label (ClassLabel over the taxonomy).",
-    "votes_{m}": "Labels annotators gave from the {m} alone (empty: not annotated).",
-    "label_{m}": "Majority of `votes_{m}`; null without votes.",
-    "relevance_{m}": "Share of `votes_{m}` equal to `label`, in [0, 1]; null without votes.",
-    "deviation": "How many modalities have `label_<m>` != `label` (0-3); null without votes.",
-    "{m}_feat": "{m} features, `[{m}_len, dim]` float32 (see Dataset creation).",
-    "{m}_len": "Rows of `{m}_feat`; 0 when the modality is missing for this clip.",
+def _docs(*entries: tuple[str | Mapping[str, str], str]) -> dict[str, str]:
+    """Column docs keyed by column name: an entry is a column name, or a per-modality column
+    map of ``sdme.built`` whose text is formatted with the modality ``m``."""
+    out: dict[str, str] = {}
+    for column, doc in entries:
+        if isinstance(column, str):
+            out[column] = doc
+        else:
+            out.update({column[m]: doc.format(m=m) for m in MODALITIES})
+    return out
+
+
+FIELD_DOCS: dict[str, str] = _docs(
+    (CLIP_ID, "Clip identifier (unique in the corpus)."),
+    (VIDEO_ID, "Source video the clip was cut from."),
+    (SPEAKER_ID, "Speaker shown and heard in the clip."),
+    (START, "Start of the clip in its source video, seconds."),
+    (END, "End of the clip in its source video, seconds."),
+    (TEXT, "Transcript of what is said."),
+    (LANGUAGE, "Language of the transcript (BCP-47 tag)."),
+    (LABEL, "Multimodal emotion label (ClassLabel over the taxonomy)."),
+    (VOTES, "Labels annotators gave from the {m} alone (empty: not annotated)."),
+    (UNIMODAL_LABEL, "Majority of `votes_{m}`; null without votes."),
+    (RELEVANCE, "Share of `votes_{m}` equal to `label`, in [0, 1]; null without votes."),
+    (DEVIATION, "How many modalities have `label_<m>` != `label` (0-3); null without votes."),
+    (FEAT, "{m} features, `[{m}_len, dim]` float32 (see Dataset creation)."),
+    (LENGTH, "Rows of `{m}_feat`; 0 when the modality is missing for this clip."),
     # Optional columns (sdme.built.OPTIONAL_COLUMNS).
-    "score": "Continuous sentiment score of the clip, on the corpus's scale (see Annotations); "
-             "`label` is derived from it.",
-    "score_{m}": "Sentiment score annotators gave from the {m} alone (see Annotations).",
-    "text_tokens": "BERT input per text step: token id, attention mask, segment id "
-                   "(`[text_len, 3]`).",
-}
+    (SCORE, "Continuous sentiment score of the clip, on the corpus's scale (see Annotations); "
+            "`label` is derived from it."),
+    (UNIMODAL_SCORE, "Sentiment score annotators gave from the {m} alone (see Annotations)."),
+    (TEXT_TOKENS, "BERT input per text step: token id, attention mask, segment id "
+                  "(`[text_len, 3]`)."),
+)
 
 
 #: Card sections a producer other than ``sdme build`` may replace (``render_card(sections=...)``).
@@ -54,23 +85,18 @@ SECTIONS: tuple[str, ...] = ("description", "creation", "annotations", "limitati
 
 
 #: Field docs of the relevance fields when they come from unimodal scores (``sdme.scores``).
-SCORE_FIELD_DOCS: dict[str, str] = {
-    "label_{m}": "Class of `score_{m}` by the label rule (see Annotations); null without it.",
-    "relevance_{m}": "1 - abs(`score_{m}` - `score`) / score range, clipped to [0, 1]; null "
-                     "without `score_{m}`.",
-    "deviation": "How many modalities have `label_<m>` != `label` (0-3); null without unimodal "
-                 "scores.",
-}
+SCORE_FIELD_DOCS: dict[str, str] = _docs(
+    (UNIMODAL_LABEL, "Class of `score_{m}` by the label rule (see Annotations); null without "
+                     "it."),
+    (RELEVANCE, "1 - abs(`score_{m}` - `score`) / score range, clipped to [0, 1]; null "
+                "without `score_{m}`."),
+    (DEVIATION, "How many modalities have `label_<m>` != `label` (0-3); null without unimodal "
+                "scores."),
+)
 
 
 def _field_doc(name: str, docs: Mapping[str, str] = FIELD_DOCS) -> str:
-    if name in docs:
-        return docs[name]
-    for m in MODALITIES:
-        for pattern, doc in docs.items():
-            if "{m}" in pattern and pattern.format(m=m) == name:
-                return doc.format(m=m)
-    return ""
+    return docs.get(name, "")
 
 
 def _hub_license(license_: str) -> str:

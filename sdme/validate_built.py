@@ -151,7 +151,9 @@ def _batches(reader: Any, path: Path, problems: list[Problem]) -> Iterator[tuple
 
 
 def _check_features(path: Path, offset: int, batch: Any, clip_ids: list[str], m: str, dim: int,
-                    missing: set[tuple[str, str]], problems: list[Problem]) -> None:
+                    missing: set[tuple[str, str]] | None, problems: list[Problem]) -> None:
+    """Feature shapes and values; with the provenance's ``missing`` (None: unreadable, not
+    checked), empty sequences exactly where it records a missing modality."""
     add = problems.append
     column, len_column = FEAT[m], LENGTH[m]
     outer = _storage(batch.column(column))
@@ -182,6 +184,8 @@ def _check_features(path: Path, offset: int, batch: Any, clip_ids: list[str], m:
         if int(n_len) != int(n_rows):
             add(Problem(str(path), f"{len_column} is {int(n_len)} but {column} has "
                         f"{int(n_rows)} row(s)", row=offset + r, column=len_column, clip_id=cid))
+        if missing is None:
+            continue
         is_missing = (cid, m) in missing
         if int(n_rows) == 0 and not is_missing:
             add(Problem(str(path), f"empty {m} sequence, but build_info.json does not record "
@@ -317,7 +321,7 @@ def validate_built(path: str | Path) -> list[Problem]:
             add(Problem(str(readme), f"feature is {card_features[name]!r}, expected "
                         f"{feature!r}", column=name))
 
-    missing: set[tuple[str, str]] = set()
+    missing: set[tuple[str, str]] | None = None  # without provenance: not checked
     dropped: set[str] = set()
     corpus_split = False
     scales: dict[str, str | None] = {}  # score scales of label and relevance rules, if any

@@ -29,9 +29,9 @@ from sdme.features import (  # noqa: E402
     list_extractors,
     register_extractor,
 )
-from sdme.registry import RegistryError  # noqa: E402
 from sdme.media import testing as mt  # noqa: E402
 from sdme.media.faces import GEOMETRY_DIM  # noqa: E402
+from sdme.registry import RegistryError  # noqa: E402
 from sdme.schema import RawClip  # noqa: E402
 
 CROP = 24

@@ -15,8 +15,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sdme.schema import MODALITIES
 from sdme.config import ConfigError, field_hints, parse_text
+from sdme.schema import MODALITIES
 from sdme.synth import (
     SynthConfig,
     SynthError,

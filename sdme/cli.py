@@ -164,7 +164,8 @@ def _built_source_command(name: str, help: str | None = None) -> click.Command:
     def run(ctx: click.Context, out: str | None, data_dir: str | None, **values: Any) -> None:
         options = _checked(ctx, source, values)
         target = Path(out) if out else paths.built_dir(source.dataset_name(options), data_dir)
-        _deliver(source, target, options)
+        _deliver(source, target, options)  # reports on stderr
+        click.echo(f"{source.name}: dataset at {target}")
 
     return click.Command(name, callback=run, help=help or source.card.summary, params=[
         *_source_options(source),

@@ -6,7 +6,7 @@ YAML names the splits and features), so this is a thin layer over ``datasets.loa
 explains what to do when it is absent, and offers helpers that read feature sizes and the label
 taxonomy from the dataset itself rather than from constants. :class:`ParquetRows` streams one
 split straight from the parquet shards with a windowed shuffle, for training on datasets whose
-memory-mapped Arrow copy should not be mapped whole into the process (``benchmarks/
+memory-mapped Arrow copy should not be mapped whole into the process (``perf/
 bench_loader.py`` measures both paths).
 """
 

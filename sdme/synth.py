@@ -39,7 +39,9 @@ Rows are generated ``chunk_size`` clips at a time and streamed to parquet shards
 ``sdme.built.write_built_dataset`` (the one writer of built datasets); the dataset card says the
 corpus is synthetic and records every parameter. The corpus is the built source ``synth``
 (``sdme/sources/synth.py``: ``sdme import synth``, alias ``sdme synth``), whose command-line
-options are :class:`SynthConfig`'s fields (their ``help`` metadata).
+options are :class:`SynthConfig`'s fields (their ``help`` metadata). The module is a little over
+600 lines because the process, its parameters, presets and the card that documents them are
+kept together: the card states what the code does.
 """
 
 from __future__ import annotations
@@ -58,7 +60,22 @@ from typing import Any
 
 import numpy as np
 
-from sdme.built import FEAT, LENGTH, clip_row
+from sdme.built import (
+    FEAT,
+    LENGTH,
+    BuildInfo,
+    ClipEvent,
+    Counts,
+    ExtractorRecord,
+    FeatureRecord,
+    Policy,
+    SourceRecord,
+    Written,
+    clip_row,
+    dataset_features,
+    utc_now,
+    write_built_dataset,
+)
 from sdme.relevance import compute_relevance
 from sdme.schema import DEFAULT_TAXONOMY, MODALITIES, SPLITS, CorpusManifest, RawClip
 from sdme.splits import DEFAULT_RATIOS, assign_splits
@@ -494,19 +511,6 @@ def synthesize(out_dir: str | os.PathLike, config: SynthConfig | None = None, *,
     from tqdm.auto import tqdm
 
     from sdme import __version__
-    from sdme.built import (
-        BuildInfo,
-        ClipEvent,
-        Counts,
-        ExtractorRecord,
-        FeatureRecord,
-        Policy,
-        SourceRecord,
-        Written,
-        dataset_features,
-        utc_now,
-        write_built_dataset,
-    )
     from sdme.splits import SplitError
 
     config = config or SynthConfig()

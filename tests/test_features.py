@@ -199,13 +199,10 @@ def test_facenet_without_weights_says_how_to_get_them(tmp_path):
 @pytest.mark.slow
 def test_facenet_with_local_weights(raw, tmp_path):
     torch = pytest.importorskip("torch")
-    from facenet_pytorch import InceptionResnetV1
+    from sdme.features.vision import random_facenet_weights
 
     # A real (randomly initialised) state dict in the released file's layout, logits included.
-    torch.manual_seed(0)
-    net = InceptionResnetV1(classify=True, num_classes=3)
-    weights = tmp_path / "facenet.pt"
-    torch.save(net.state_dict(), weights)
+    weights = random_facenet_weights(tmp_path / "facenet.pt")
     extractor = create_extractor("vision", "facenet", weights_path=weights, fps=2)
     feats = extractor.extract(raw, clip("astro"))
     assert feats.shape[1] == 512 and feats.shape[0] >= 3

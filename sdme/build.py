@@ -13,10 +13,10 @@ Stages (each timed into ``build_info.json``):
 3. **split** — speaker- and video-disjoint, label-stratified splits (``sdme.splits``), unless
    the corpus fixes its own.
 4. **write** — parquet shards ``data/<split>-NNNNN-of-NNNNN.parquet``, the dataset card
-   (``README.md``, ``sdme.card``) and ``build_info.json`` are written by ``sdme.writer`` (the
-   one writer of built datasets, streaming clip by clip) into a staging folder that
-   replaces ``out_dir`` whole (``sdme.fileio.swap_in_dir``): a half-written dataset never replaces a
-   good one.
+   (``README.md``, ``sdme.card``) and ``build_info.json`` (``sdme.built.BuildInfo``) are written
+   by ``sdme.built.write_built_dataset`` (the one writer of built datasets, streaming clip by
+   clip) into a staging folder that replaces ``out_dir`` whole: a half-written dataset never
+   replaces a good one.
 
 Policy for clips that cannot yield a modality (``sdme.features.ClipError``):
 
@@ -27,9 +27,12 @@ Policy for clips that cannot yield a modality (``sdme.features.ClipError``):
   and the result is not cached, so a rerun retries it.
 
 Every event is recorded in ``build_info.json`` and printed in the summary; none stops the build.
-Rows are ordered by split, then by their order in ``annotations.csv``. The layout follows the
-Hugging Face "file-based dataset" conventions (https://huggingface.co/docs/hub/datasets-manual-
-configuration) so that plain ``datasets.load_dataset(out_dir)`` reads it.
+Rows are ordered by split, then by their order in ``annotations.csv``. The layout and columns are
+``sdme.built``'s, so plain ``datasets.load_dataset(out_dir)`` reads the result.
+
+Extractors are chosen by name per modality and configured with ``extractor_params``
+(``{"vision": {"fps": 5}}``, checked by ``sdme.config`` against each extractor's parameters);
+``fps`` is shorthand for ``extractor_params["vision"]["fps"]``.
 """
 
 from __future__ import annotations
@@ -43,69 +46,47 @@ import sys
 import time
 import zipfile
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sdme.device import resolve_device
-from sdme.fileio import atomic_write_bytes
-from sdme.relevance import compute_relevance
-from sdme.schema import ANNOTATIONS_NAME, AUDIO_DIR, CLIPS_DIR, MODALITIES, CorpusManifest, RawClip
-from sdme.splits import DEFAULT_RATIOS, SplitReport, assign_splits
-from sdme.writer import (
-    BUILD_INFO_NAME,
-    CARD_NAME,
-    DATA_DIRNAME,
+from sdme.built import (
     DEFAULT_SHARD_BYTES,
     DEFAULT_SHARD_ROWS,
-    BuiltDatasetWriter,
+    FEAT,
+    LENGTH,
+    BuildInfo,
+    ClipEvent,
+    Counts,
+    ExtractorRecord,
+    FeatureRecord,
+    Policy,
+    SourceRecord,
+    Written,
+    clip_row,
+    dataset_features,
+    utc_now,
+    write_built_dataset,
 )
+from sdme.device import resolve_device
+from sdme.fileio import atomic_write_bytes
+from sdme.schema import ANNOTATIONS_NAME, AUDIO_DIR, CLIPS_DIR, MODALITIES, CorpusManifest, RawClip
+from sdme.splits import DEFAULT_RATIOS, SplitReport, assign_splits
 
 if TYPE_CHECKING:
-    import datasets
-
     from sdme.features import Extractor
 
 CACHE_FORMAT = 1
 DROP_REASONS = frozenset({"decode_failed", "empty_text", "extractor_error"})
 MISSING_REASONS = frozenset({"no_audio", "no_face"})
-#: Columns a built dataset may add to the required ones (``dataset_features(optional=...)``):
-#: ``score`` — continuous (multimodal) label of corpora scored rather than categorised;
-#: ``score_<m>`` — unimodal scores (CH-SIMS); ``text_tokens`` — BERT input ids, attention mask
-#: and segment ids per text step (``[text_len, 3]``, int32), as MMSA's files carry them.
-OPTIONAL_COLUMNS: tuple[str, ...] = ("score", "score_text", "score_audio", "score_vision",
-                                     "text_tokens")
 
 
 class BuildError(RuntimeError):
     """The build cannot proceed (invalid corpus, bad arguments, nothing left to write)."""
-
-
-@dataclass(frozen=True)
-class ClipEvent:
-    """A clip that lost a modality or was dropped.
-
-    Attributes:
-        clip_id: The clip.
-        modality: ``text``, ``audio`` or ``vision``.
-        reason: ``decode_failed``, ``no_audio``, ``no_face``, ``empty_text`` or
-            ``extractor_error``.
-        detail: What went wrong, naming the file where there is one.
-        action: ``"dropped"`` (no row for the clip) or ``"missing"`` (row kept, modality empty).
-    """
-
-    clip_id: str
-    modality: str
-    reason: str
-    detail: str
-    action: str
-
-    def to_dict(self) -> dict[str, str]:
-        return asdict(self)
 
 
 @dataclass
@@ -192,60 +173,6 @@ class BuildReport:
         if any(e.reason == "extractor_error" for e in self.events):
             lines.append("  extractor errors are not cached: run the build again to retry them")
         return "\n".join(lines)
-
-
-# --- features schema ---------------------------------------------------------------------------
-
-def dataset_features(taxonomy: Sequence[str], dims: Mapping[str, int],
-                     optional: Iterable[str] = ()) -> datasets.Features:
-    """The ``datasets.Features`` of a built SDME dataset.
-
-    Feature sequences are ``Array2D(shape=(None, dim), dtype="float32")``: variable length,
-    fixed vector size; ``datasets`` returns them as ``[T, dim]`` arrays/tensors under the numpy
-    and torch formats.
-
-    Args:
-        taxonomy: Class names of ``label``.
-        dims: Feature vector size per modality.
-        optional: Names from :data:`OPTIONAL_COLUMNS` to add after the required columns.
-
-    Raises:
-        ValueError: An unknown optional column.
-    """
-    from datasets import Array2D, ClassLabel, Features, List, Value
-
-    optional = set(optional)
-    unknown = sorted(optional - set(OPTIONAL_COLUMNS))
-    if unknown:
-        raise ValueError(f"unknown optional column(s) {unknown}; known: {list(OPTIONAL_COLUMNS)}")
-
-    spec: dict[str, Any] = {
-        "clip_id": Value("string"),
-        "video_id": Value("string"),
-        "speaker_id": Value("string"),
-        "start": Value("float32"),
-        "end": Value("float32"),
-        "text": Value("string"),
-        "language": Value("string"),
-        "label": ClassLabel(names=list(taxonomy)),
-    }
-    for m in MODALITIES:
-        spec[f"votes_{m}"] = List(Value("string"))
-    for m in MODALITIES:
-        spec[f"label_{m}"] = Value("string")
-    for m in MODALITIES:
-        spec[f"relevance_{m}"] = Value("float32")
-    spec["deviation"] = Value("int8")
-    for m in MODALITIES:
-        spec[f"{m}_feat"] = Array2D(shape=(None, int(dims[m])), dtype="float32")
-    for m in MODALITIES:
-        spec[f"{m}_len"] = Value("int32")
-    extra: dict[str, Any] = {name: Value("float32") for name in OPTIONAL_COLUMNS[:4]}
-    extra["text_tokens"] = Array2D(shape=(None, 3), dtype="int32")
-    for name in OPTIONAL_COLUMNS:
-        if name in optional:
-            spec[name] = extra[name]
-    return Features(spec)
 
 
 # --- cache -------------------------------------------------------------------------------------
@@ -442,42 +369,25 @@ def _extract_all(extractors: dict[str, Extractor], raw_dir: Path, clips: Sequenc
 
 # --- writing -----------------------------------------------------------------------------------
 
-def _row(clip: RawClip, taxonomy: Sequence[str], lengths: Mapping[str, int]) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "clip_id": clip.clip_id,
-        "video_id": clip.video_id,
-        "speaker_id": clip.speaker_id,
-        "start": clip.start,
-        "end": clip.end,
-        "text": clip.text,
-        "language": clip.language,
-        "label": list(taxonomy).index(clip.label),
-    }
-    for m in MODALITIES:
-        row[f"votes_{m}"] = list(clip.votes(m))
-    row.update(compute_relevance(clip, taxonomy).as_row())
-    for m in MODALITIES:
-        row[f"{m}_len"] = int(lengths.get(m, 0))
-    return row
-
-
 def _split_rows(clips: Sequence[RawClip], results: Mapping[str, ClipResult],
                 extractors: Mapping[str, Extractor], cache_dirs: Mapping[str, Path],
                 keys: Mapping[str, str], taxonomy: Sequence[str]) -> Iterator[dict[str, Any]]:
-    """One split's rows, for ``sdme.writer``; features are read from the cache clip by clip."""
+    """One split's rows for the writer; features are read from the cache clip by clip."""
     dims = {m: extractors[m].info.dim for m in MODALITIES}
     for clip in clips:
         lengths = results[clip.clip_id].lengths
-        row = _row(clip, taxonomy, lengths)
+        row = clip_row(clip, taxonomy)
+        for m in MODALITIES:
+            row[LENGTH[m]] = int(lengths.get(m, 0))
         for m in MODALITIES:
             if lengths.get(m, 0) == 0:
-                row[f"{m}_feat"] = np.zeros((0, dims[m]), dtype=np.float32)
+                row[FEAT[m]] = np.zeros((0, dims[m]), dtype=np.float32)
                 continue
             path = cache_dirs[m] / f"{clip.clip_id}.npz"
             entry = _read_cache(path, keys[clip.clip_id], dims[m], load=True)
             if entry is None or entry["status"] != "ok":
                 raise BuildError(f"{path}: cached features vanished or changed during the build")
-            row[f"{m}_feat"] = entry["features"]
+            row[FEAT[m]] = entry["features"]
         yield row
 
 
@@ -497,30 +407,34 @@ def _validate(raw_dir: Path) -> tuple[CorpusManifest, list[RawClip], list[str]]:
     return report.manifest, list(report.clips), warnings
 
 
-def _create_extractors(text_encoder: str, audio_features: str, vision_features: str,
-                       fps: float, extractor_params: Mapping[str, Mapping[str, Any]] | None
+def _create_extractors(names: Mapping[str, str], fps: float | None,
+                       extractor_params: Mapping[str, Mapping[str, Any]] | None
                        ) -> dict[str, Extractor]:
+    from sdme.config import ConfigError
     from sdme.features import create_extractor
 
-    params = {m: dict((extractor_params or {}).get(m, {})) for m in MODALITIES}
+    params = {m: dict((extractor_params or {}).get(m) or {}) for m in MODALITIES}
     unknown = sorted(set(extractor_params or {}) - set(MODALITIES))
     if unknown:
         raise BuildError(f"extractor_params has unknown modality key(s) {unknown}; "
                          f"use {list(MODALITIES)}")
-    params["vision"].setdefault("fps", fps)
-    names = {"text": text_encoder, "audio": audio_features, "vision": vision_features}
+    if fps is not None:  # --fps is sugar for --param vision.fps=
+        given = params["vision"].get("fps")
+        if given is not None and float(given) != float(fps):
+            raise BuildError(f"fps={fps:g} and vision.fps={given!r} disagree; give one of them")
+        params["vision"]["fps"] = fps
     extractors = {}
     for m in MODALITIES:
         try:
             extractors[m] = create_extractor(m, names[m], **params[m])
-        except (KeyError, TypeError, ValueError, FileNotFoundError, ImportError) as exc:
+        except (KeyError, ConfigError, ValueError, FileNotFoundError, ImportError) as exc:
             raise BuildError(f"cannot create the {m} extractor {names[m]!r}: {exc}") from exc
     return extractors
 
 
 def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
           text_encoder: str = "minilm", audio_features: str = "logmel",
-          vision_features: str = "face", fps: float = 5.0, workers: int = 1,
+          vision_features: str = "face", fps: float | None = None, workers: int = 1,
           device: str = "auto", seed: int = 0,
           split_ratios: Mapping[str, float] = DEFAULT_RATIOS,
           shard_rows: int = DEFAULT_SHARD_ROWS, shard_bytes: int = DEFAULT_SHARD_BYTES,
@@ -537,7 +451,8 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         text_encoder: Registered text extractor name.
         audio_features: Registered audio extractor name.
         vision_features: Registered vision extractor name.
-        fps: Video frames sampled per second (the vision extractor's ``fps``).
+        fps: Video frames sampled per second: shorthand for ``extractor_params["vision"]
+            ["fps"]`` (default: the vision extractor's own).
         workers: Extraction processes (1: in this process).
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` for the extractors.
         seed: Seed of the split assignment.
@@ -552,11 +467,11 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         The build report (also written as ``build_info.json``).
 
     Raises:
-        BuildError: The corpus does not validate, an extractor cannot be created, the splits
-            cannot be made, or every clip was dropped.
+        BuildError: The corpus does not validate, an extractor cannot be created (an unknown
+            name or parameter, with a close match), ``fps`` disagrees with
+            ``extractor_params``, the splits cannot be made, or every clip was dropped.
     """
     from sdme import __version__
-    from sdme.card import render_card
     from sdme.splits import SplitError
 
     t_start = time.perf_counter()
@@ -569,8 +484,8 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     manifest, clips, warnings = _validate(raw_dir)
     timings["validate"] = time.perf_counter() - t
 
-    extractors = _create_extractors(text_encoder, audio_features, vision_features, fps,
-                                    extractor_params)
+    names = {"text": text_encoder, "audio": audio_features, "vision": vision_features}
+    extractors = _create_extractors(names, fps, extractor_params)
     device = str(resolve_device(device))
     cache_root = Path(cache_dir) if cache_dir else out_dir.with_name(out_dir.name + ".cache")
     cache_dirs = {m: cache_root / cache_folder_name(e) for m, e in extractors.items()}
@@ -600,66 +515,62 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
 
     t = time.perf_counter()
     dims = {m: extractors[m].info.dim for m in MODALITIES}
-    features = dataset_features(manifest.taxonomy, dims)
-    with BuiltDatasetWriter(out_dir, features, shard_rows=shard_rows,
-                            shard_bytes=shard_bytes) as writer:
-        for split in assignment.present():
-            members = [c for c in kept if assignment.splits[c.clip_id] == split]
-            writer.write_split(split, _split_rows(members, results, extractors, cache_dirs, keys,
-                                                  manifest.taxonomy))
+    records = {m: ExtractorRecord(**e.info.to_dict(), fingerprint=e.info.fingerprint())
+               for m, e in extractors.items()}
+    missing_counts = Counter(e.modality for e in events if e.action == "missing")
+    cache = {"extracted": sum(len(r.computed) for r in results.values()),
+             "reused": sum(len(r.lengths) - len(r.computed) for r in results.values()
+                           if r.lengths)}
+
+    def provenance(written: Written) -> BuildInfo:
         timings["write"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t_start
+        return BuildInfo(
+            sdme_version=__version__, created=utc_now(),
+            source=SourceRecord(name=manifest.name, version=manifest.version,
+                                license=manifest.license, fingerprint=manifest.fingerprint()),
+            extractors=records,
+            features={m: FeatureRecord.of(m, dims[m]) for m in MODALITIES},
+            taxonomy=list(manifest.taxonomy),
+            languages=sorted({c.language for c in kept if c.language}),
+            counts=Counts(raw_clips=len(clips), rows=len(kept), splits=written.counts,
+                          dropped=len(clips) - len(kept),
+                          missing={m: missing_counts.get(m, 0) for m in MODALITIES}),
+            policy=Policy(
+                dropped=sorted(DROP_REASONS), missing=sorted(MISSING_REASONS),
+                description="a clip whose media cannot be decoded or whose transcript is "
+                            "empty is dropped; a clip without an audio track or without a "
+                            "face in any sampled frame is kept with that modality marked "
+                            "missing (length 0, empty sequence)"),
+            split=assignment.report.to_dict(),
+            data_files=written.data_files,
+            dropped=[e for e in events if e.action == "dropped"],
+            missing=[e for e in events if e.action == "missing"],
+            build={"device": device, "workers": workers, "seed": seed,
+                   "fps": extractors["vision"].info.params.get("fps"),
+                   "shard_rows": written.shard_rows, "shard_bytes": written.shard_bytes},
+            cache=cache,
+            timings={k: round(v, 3) for k, v in timings.items()},
+        )
 
-        counts = {s: assignment.report.counts[s] for s in assignment.present()}
-        extractor_info = {m: {**e.info.to_dict(), "fingerprint": e.info.fingerprint()}
-                          for m, e in extractors.items()}
-        missing_counts = Counter(e.modality for e in events if e.action == "missing")
-        info = {
-            "sdme_version": __version__,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "source": {"name": manifest.name, "version": manifest.version,
-                       "license": manifest.license, "fingerprint": manifest.fingerprint()},
-            "extractors": extractor_info,
-            "features": {m: {"column": f"{m}_feat", "length_column": f"{m}_len",
-                             "dim": dims[m]} for m in MODALITIES},
-            "taxonomy": list(manifest.taxonomy),
-            "languages": sorted({c.language for c in kept if c.language}),
-            "counts": {"raw_clips": len(clips), "rows": len(kept), "splits": counts,
-                       "dropped": len(clips) - len(kept),
-                       "missing": {m: missing_counts.get(m, 0) for m in MODALITIES}},
-            "policy": {
-                "dropped": sorted(DROP_REASONS),
-                "missing": sorted(MISSING_REASONS),
-                "description": "a clip whose media cannot be decoded or whose transcript is "
-                               "empty is dropped; a clip without an audio track or without a "
-                               "face in any sampled frame is kept with that modality marked "
-                               "missing (length 0, empty sequence)",
-            },
-            "split": assignment.report.to_dict(),
-            "data_files": writer.data_files,
-            "dropped": [e.to_dict() for e in events if e.action == "dropped"],
-            "missing": [e.to_dict() for e in events if e.action == "missing"],
-            "build": {"device": device, "workers": workers, "seed": seed, "fps": fps,
-                      "shard_rows": shard_rows, "shard_bytes": shard_bytes},
-            "cache": {"extracted": sum(len(r.computed) for r in results.values()),
-                      "reused": sum(len(r.lengths) - len(r.computed) for r in results.values()
-                                    if r.lengths)},
-            "timings": {k: round(v, 3) for k, v in timings.items()},
-        }
-        writer.commit(info, render_card(manifest=manifest, features=features, build_info=info,
-                                        split_bytes=writer.split_bytes))
+    splits = ((split, _split_rows([c for c in kept if assignment.splits[c.clip_id] == split],
+                                  results, extractors, cache_dirs, keys, manifest.taxonomy))
+              for split in assignment.present())
+    info = write_built_dataset(out_dir, features=dataset_features(manifest.taxonomy, dims),
+                               splits=splits, provenance=provenance, manifest=manifest,
+                               shard_rows=shard_rows, shard_bytes=shard_bytes)
 
     report = BuildReport(
         out_dir=out_dir, corpus=f"{manifest.name} {manifest.version}", raw_clips=len(clips),
-        counts=counts, events=events, extractors=extractor_info,
-        timings={k: round(v, 3) for k, v in timings.items()},
-        extracted=info["cache"]["extracted"], reused=info["cache"]["reused"],
+        counts=dict(info.counts.splits), events=events,
+        extractors={m: e.info.to_dict() | {"fingerprint": e.info.fingerprint()}
+                    for m, e in extractors.items()},
+        timings=info.timings, extracted=cache["extracted"], reused=cache["reused"],
         cache_dir=cache_root, split=assignment.report, warnings=warnings)
     if progress:
         print(report.summary(), file=sys.stderr)
     return report
 
 
-__all__ = ["BUILD_INFO_NAME", "CARD_NAME", "DATA_DIRNAME", "DROP_REASONS", "MISSING_REASONS",
-           "OPTIONAL_COLUMNS", "BuildError", "BuildReport", "ClipEvent", "build",
-           "dataset_features", "extract_clip"]
+__all__ = ["CACHE_FORMAT", "DROP_REASONS", "MISSING_REASONS", "BuildError", "BuildReport",
+           "ClipEvent", "build", "extract_clip"]

@@ -6,8 +6,8 @@ folder with the right features (ClassLabel names, ``Array2D`` feature shapes). T
 the sections of the Hugging Face dataset card template
 (https://github.com/huggingface/huggingface_hub/blob/main/src/huggingface_hub/templates/datasetcard_template.md):
 description, structure, creation, annotations, bias and limitations, license, citation.
-Everything in it is read from the build's provenance (``build_info.json``) and the corpus
-manifest; nothing is hard-coded per corpus.
+Everything in it is read from the build's provenance (``sdme.built.BuildInfo``) and the corpus
+manifest; nothing is hard-coded per corpus. ``sdme.built.write_built_dataset`` renders it.
 """
 
 from __future__ import annotations
@@ -18,33 +18,66 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from sdme.built import (
+    CLIP_ID,
+    DEVIATION,
+    END,
+    FEAT,
+    LABEL,
+    LANGUAGE,
+    LENGTH,
+    RELEVANCE,
+    SCORE,
+    SPEAKER_ID,
+    START,
+    TEXT,
+    TEXT_TOKENS,
+    UNIMODAL_LABEL,
+    UNIMODAL_SCORE,
+    VIDEO_ID,
+    VOTES,
+)
 from sdme.schema import MODALITIES, SPLITS, CorpusManifest
 
 if TYPE_CHECKING:
     import datasets
 
-FIELD_DOCS: dict[str, str] = {
-    "clip_id": "Clip identifier (unique in the corpus).",
-    "video_id": "Source video the clip was cut from.",
-    "speaker_id": "Speaker shown and heard in the clip.",
-    "start": "Start of the clip in its source video, seconds.",
-    "end": "End of the clip in its source video, seconds.",
-    "text": "Transcript of what is said.",
-    "language": "Language of the transcript (BCP-47 tag).",
-    "label": "Multimodal emotion label (ClassLabel over the taxonomy).",
-    "votes_{m}": "Labels annotators gave from the {m} alone (empty: not annotated).",
-    "label_{m}": "Majority of `votes_{m}`; null without votes.",
-    "relevance_{m}": "Share of `votes_{m}` equal to `label`, in [0, 1]; null without votes.",
-    "deviation": "How many modalities have `label_<m>` != `label` (0-3); null without votes.",
-    "{m}_feat": "{m} features, `[{m}_len, dim]` float32 (see Dataset creation).",
-    "{m}_len": "Rows of `{m}_feat`; 0 when the modality is missing for this clip.",
-    # Optional columns (sdme.build.OPTIONAL_COLUMNS).
-    "score": "Continuous sentiment score of the clip, on the corpus's scale (see Annotations); "
-             "`label` is derived from it.",
-    "score_{m}": "Sentiment score annotators gave from the {m} alone (see Annotations).",
-    "text_tokens": "BERT input per text step: token id, attention mask, segment id "
-                   "(`[text_len, 3]`).",
-}
+    from sdme.built import BuildInfo, ClipEvent
+
+def _docs(*entries: tuple[str | Mapping[str, str], str]) -> dict[str, str]:
+    """Column docs keyed by column name: an entry is a column name, or a per-modality column
+    map of ``sdme.built`` whose text is formatted with the modality ``m``."""
+    out: dict[str, str] = {}
+    for column, doc in entries:
+        if isinstance(column, str):
+            out[column] = doc
+        else:
+            out.update({column[m]: doc.format(m=m) for m in MODALITIES})
+    return out
+
+
+FIELD_DOCS: dict[str, str] = _docs(
+    (CLIP_ID, "Clip identifier (unique in the corpus)."),
+    (VIDEO_ID, "Source video the clip was cut from."),
+    (SPEAKER_ID, "Speaker shown and heard in the clip."),
+    (START, "Start of the clip in its source video, seconds."),
+    (END, "End of the clip in its source video, seconds."),
+    (TEXT, "Transcript of what is said."),
+    (LANGUAGE, "Language of the transcript (BCP-47 tag)."),
+    (LABEL, "Multimodal emotion label (ClassLabel over the taxonomy)."),
+    (VOTES, "Labels annotators gave from the {m} alone (empty: not annotated)."),
+    (UNIMODAL_LABEL, "Majority of `votes_{m}`; null without votes."),
+    (RELEVANCE, "Share of `votes_{m}` equal to `label`, in [0, 1]; null without votes."),
+    (DEVIATION, "How many modalities have `label_<m>` != `label` (0-3); null without votes."),
+    (FEAT, "{m} features, `[{m}_len, dim]` float32 (see Dataset creation)."),
+    (LENGTH, "Rows of `{m}_feat`; 0 when the modality is missing for this clip."),
+    # Optional columns (sdme.built.OPTIONAL_COLUMNS).
+    (SCORE, "Continuous sentiment score of the clip, on the corpus's scale (see Annotations); "
+            "`label` is derived from it."),
+    (UNIMODAL_SCORE, "Sentiment score annotators gave from the {m} alone (see Annotations)."),
+    (TEXT_TOKENS, "BERT input per text step: token id, attention mask, segment id "
+                  "(`[text_len, 3]`)."),
+)
 
 
 #: Card sections a producer other than ``sdme build`` may replace (``render_card(sections=...)``).
@@ -52,23 +85,18 @@ SECTIONS: tuple[str, ...] = ("description", "creation", "annotations", "limitati
 
 
 #: Field docs of the relevance fields when they come from unimodal scores (``sdme.scores``).
-SCORE_FIELD_DOCS: dict[str, str] = {
-    "label_{m}": "Class of `score_{m}` by the label rule (see Annotations); null without it.",
-    "relevance_{m}": "1 - abs(`score_{m}` - `score`) / score range, clipped to [0, 1]; null "
-                     "without `score_{m}`.",
-    "deviation": "How many modalities have `label_<m>` != `label` (0-3); null without unimodal "
-                 "scores.",
-}
+SCORE_FIELD_DOCS: dict[str, str] = _docs(
+    (UNIMODAL_LABEL, "Class of `score_{m}` by the label rule (see Annotations); null without "
+                     "it."),
+    (RELEVANCE, "1 - abs(`score_{m}` - `score`) / score range, clipped to [0, 1]; null "
+                "without `score_{m}`."),
+    (DEVIATION, "How many modalities have `label_<m>` != `label` (0-3); null without unimodal "
+                "scores."),
+)
 
 
 def _field_doc(name: str, docs: Mapping[str, str] = FIELD_DOCS) -> str:
-    if name in docs:
-        return docs[name]
-    for m in MODALITIES:
-        for pattern, doc in docs.items():
-            if "{m}" in pattern and pattern.format(m=m) == name:
-                return doc.format(m=m)
-    return ""
+    return docs.get(name, "")
 
 
 def _hub_license(license_: str) -> str:
@@ -85,19 +113,18 @@ def _size_category(n: int) -> str:
 
 
 def card_metadata(*, manifest: CorpusManifest, features: datasets.Features,
-                  build_info: Mapping[str, Any], split_bytes: Mapping[str, int]
-                  ) -> dict[str, Any]:
+                  build_info: BuildInfo, split_bytes: Mapping[str, int]) -> dict[str, Any]:
     """The YAML header of the card as a mapping."""
-    counts = build_info["counts"]["splits"]
+    counts = build_info.counts.splits
     splits = [s for s in SPLITS if s in counts]
     meta: dict[str, Any] = {
         "pretty_name": f"SDME {manifest.name}",
         "license": _hub_license(manifest.license),
-        "language": list(build_info.get("languages", [])),
+        "language": list(build_info.languages),
         "task_categories": ["video-classification", "audio-classification",
                             "text-classification"],
         "tags": ["emotion-recognition", "multimodal", "sdme", "semantic-deviation"],
-        "size_categories": [_size_category(build_info["counts"]["rows"])],
+        "size_categories": [_size_category(build_info.counts.rows)],
         "configs": [{
             "config_name": "default",
             "data_files": [{"split": s, "path": f"data/{s}-*"} for s in splits],
@@ -121,13 +148,13 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def render_card(*, manifest: CorpusManifest, features: datasets.Features,
-                build_info: Mapping[str, Any], split_bytes: Mapping[str, int],
+                build_info: BuildInfo, split_bytes: Mapping[str, int],
                 sections: Mapping[str, str] | None = None) -> str:
     """The full ``README.md`` of a built dataset.
 
     Args:
         manifest: The source corpus manifest.
-        features: The dataset's features (``sdme.build.dataset_features``).
+        features: The dataset's features (``sdme.built.dataset_features``).
         build_info: The provenance record written beside the card.
         split_bytes: In-memory Arrow size of each split.
         sections: Replacement bodies for the sections that describe how a dataset *not* built
@@ -143,17 +170,17 @@ def render_card(*, manifest: CorpusManifest, features: datasets.Features,
                          split_bytes=split_bytes)
     header = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=100)
     info = build_info
-    counts = info["counts"]
-    split = info["split"]
-    source = info["source"]
+    counts = info.counts
+    split = info.split
+    source = info.source
     name = manifest.name
 
     split_rows = [[s, n, ", ".join(f"{k} {v}" for k, v in split["label_counts"].get(s, {}).items()),
                    split["speakers"].get(s, "?"), split["videos"].get(s, "?")]
-                  for s, n in counts["splits"].items()]
+                  for s, n in counts.splits.items()]
     field_rows = []
     docs = dict(FIELD_DOCS)
-    if (info.get("relevance") or {}).get("source") == "unimodal_scores":
+    if (info.relevance or {}).get("source") == "unimodal_scores":
         docs.update(SCORE_FIELD_DOCS)
     for f in meta["dataset_info"]["features"]:
         dtype = f.get("dtype", f.get("list"))
@@ -165,11 +192,11 @@ def render_card(*, manifest: CorpusManifest, features: datasets.Features,
         elif "list" in f:
             dtype = f"list of {dtype}"
         field_rows.append([f"`{f['name']}`", dtype, _field_doc(f["name"], docs)])
-    extractor_rows = [[m, f"`{e['name']}` v{e['version']}", e["dim"],
-                       ", ".join(f"{k}={v}" for k, v in e["params"].items())]
-                      for m, e in info["extractors"].items()]
-    dropped = _count_events(info["dropped"])
-    missing = _count_events(info["missing"])
+    extractor_rows = [[m, f"`{e.name}` v{e.version}", e.dim,
+                       ", ".join(f"{k}={v}" for k, v in e.params.items())]
+                      for m, e in info.extractors.items()]
+    dropped = _count_events(info.dropped)
+    missing = _count_events(info.missing)
     protocol = manifest.annotation_protocol
     protocol_text = "\n".join(f"- **{k}**: {v}" for k, v in protocol.items()) or \
         "- (the manifest records no annotation protocol)"
@@ -192,8 +219,8 @@ def render_card(*, manifest: CorpusManifest, features: datasets.Features,
 
     bodies = {
         "description": f"""\
-This is the **built** form of the raw corpus `{name}` version {source['version']} (manifest
-sha256 `{source['fingerprint'][:16]}…`), made by the SDME toolkit {info['sdme_version']}
+This is the **built** form of the raw corpus `{name}` version {source.version} (manifest
+sha256 `{source.fingerprint[:16]}…`), made by the SDME toolkit {info.sdme_version}
 (`sdme build`). Each row is one clip with its transcript, its multimodal emotion label, the
 per-modality *relevance* annotations of SDME (does the text, the voice, the face express the
 clip's emotion?) and pre-extracted text, audio and vision feature sequences, ready for
@@ -214,7 +241,7 @@ muted video):
 
 A clip or corpus without unimodal votes has these fields null: they are never invented.""",
         "limitations": f"""\
-- The corpus is small: {counts['rows']} clips from {sum(split['speakers'].values())} speakers.
+- The corpus is small: {counts.rows} clips from {sum(split['speakers'].values())} speakers.
   Scores on it have wide confidence intervals and do not transfer to other speakers, languages
   or recording conditions without evidence.
 - Emotion labels are the annotators' perception of expressed emotion, not the speakers' felt
@@ -257,9 +284,9 @@ ds = ds.with_format("torch")                         # feature columns become [T
 
 **Splits.** {split_text}
 
-**Clips that could not yield a modality.** Policy: {info['policy']['description']}.
-Of {counts['raw_clips']} clips, {counts['dropped']} were dropped ({dropped or 'none'}) and
-{sum(counts['missing'].values())} modality sequence(s) are missing ({missing or 'none'});
+**Clips that could not yield a modality.** Policy: {info.policy.description}.
+Of {counts.raw_clips} clips, {counts.dropped} were dropped ({dropped or 'none'}) and
+{sum(counts.missing.values())} modality sequence(s) are missing ({missing or 'none'});
 `build_info.json` lists each with its reason.
 
 ## Annotations
@@ -286,10 +313,10 @@ Annotation protocol, as the corpus manifest records it:
 """
 
 
-def _count_events(events: list[Mapping[str, Any]]) -> str:
+def _count_events(events: list[ClipEvent]) -> str:
     counts: dict[str, int] = {}
     for e in events:
-        key = f"{e['modality']} {e['reason']}"
+        key = f"{e.modality} {e.reason}"
         counts[key] = counts.get(key, 0) + 1
     return ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
 

@@ -5,24 +5,39 @@
     sdme download folder --path DIR    # register your own raw corpus
     sdme validate NAME_OR_DIR          # check a raw corpus or a built dataset
     sdme manifest DIR --name NAME      # write sdme.json for your own raw corpus
-    sdme synth --n N                   # a synthetic corpus with controlled deviation (built)
-    sdme synth --preset benchmark      # the synthetic benchmark task's dataset
+    sdme build NAME                    # a raw corpus -> a built dataset
+    sdme import synth --n N            # a synthetic corpus with controlled deviation (built)
+    sdme synth --preset benchmark      # (alias of `sdme import synth`) the benchmark's dataset
     sdme import mmsa --path F --name C # MMSA's CMU-MOSI/MOSEI, CH-SIMS (v2) features (built)
     sdme export mmsa --dataset D --out F
+
+The subcommands of ``sdme download`` (raw sources) and ``sdme import`` (built sources) are made
+from the source registry (``sdme.sources``): one per registered source, one option per field of
+its options dataclass.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
+import typing
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
+from click.core import ParameterSource
 
-from sdme import paths
-from sdme.schema import MANIFEST_NAME, FormatError
+from sdme import config, paths
+from sdme.schema import MANIFEST_NAME, MODALITIES, FormatError
+
+if TYPE_CHECKING:
+    from sdme.sources import Source
 
 DATA_DIR_HELP = f"Data folder (default: ${paths.ENV_VAR} or ~/.cache/sdme)."
+#: Top-level aliases of source commands: ``sdme synth`` is ``sdme import synth``.
+ALIASES: dict[str, tuple[str, str]] = {"synth": ("import", "synth")}
 
 
 def _fail(message: str) -> None:
@@ -30,27 +45,186 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Main(click.Group):
+    """The ``sdme`` group, with :data:`ALIASES` of source commands."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *ALIASES])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in ALIASES:
+            group, source = ALIASES[name]
+            return _built_source_command(source, help=f"Alias of `sdme {group} {source}`: "
+                                         + _summary(source))
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="sdme")
 def main() -> None:
     """SDME: multimodal emotion datasets with per-modality relevance annotations."""
 
 
-# --- download ---------------------------------------------------------------------------------
+# --- sources: `sdme download <raw source>`, `sdme import <built source>` -----------------------
 
-def _run_source(source: str, name: str, data_dir: str | None, **options: object) -> Path:
-    from sdme.sources import SourceError, get_source
+def _click_type(hint: Any, meta: Mapping[str, Any]) -> Any:
+    """The click type of an option (None: read as text by ``sdme.config.parse_text``)."""
+    from sdme.sources import option_is_path
 
-    target = paths.raw_dir(name, data_dir)
+    inner = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+    base = inner[0] if len(inner) == 1 else hint
+    if option_is_path(hint):
+        kind = meta.get("path")
+        return click.Path(exists=bool(meta.get("exists")), file_okay=kind != "dir",
+                          dir_okay=kind != "file")
+    if typing.get_origin(base) is Literal:
+        return click.Choice([str(a) for a in typing.get_args(base)])
+    return {int: click.INT, float: click.FLOAT, str: click.STRING}.get(base)
+
+
+def _source_options(source: Source) -> list[click.Option]:
+    """One click option per field of the source's options dataclass."""
+    hints = source.option_hints()
+    options = []
+    for f in source.option_fields():
+        meta = f.metadata
+        flag = "--" + f.name.replace("_", "-")
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        click_type = _click_type(hints[f.name], meta)
+        # Simple defaults are shown (the dataclass applies them: only given options are passed).
+        default = (f.default if (click_type is not None or hints[f.name] is bool)
+                   and f.default is not dataclasses.MISSING else None)
+        if hints[f.name] is bool:
+            options.append(click.Option([f"{flag}/--no-{flag[2:]}", f.name], default=default,
+                                        help=meta.get("help"), show_default=True))
+            continue
+        options.append(click.Option(
+            [flag, f.name], type=click_type or click.STRING, required=required, default=default,
+            envvar=meta.get("envvar"), show_envvar=bool(meta.get("envvar")),
+            help=meta.get("help"), show_default=default is not None))
+    return options
+
+
+def _given_options(ctx: click.Context, source: Source, values: Mapping[str, Any]
+                   ) -> dict[str, Any]:
+    """The options given on the command line (or by environment variable), parsed and typed."""
+    hints = source.option_hints()
+    given = {}
+    for f in source.option_fields():
+        origin = ctx.get_parameter_source(f.name)
+        if origin is None or origin is ParameterSource.DEFAULT or values[f.name] is None:
+            continue
+        value = values[f.name]
+        if isinstance(value, str) and _click_type(hints[f.name], f.metadata) is None:
+            value = config.parse_text(value, hints[f.name], f.name, keys=f.metadata.get("keys"))
+        given[f.name] = value
+    checked = source.check_options(given)
+    return {name: getattr(checked, name) for name in given}
+
+
+def _deliver(source: Source, target: Path, options: Mapping[str, Any]) -> Any:
+    import pickle
+
+    from sdme.config import ConfigError
+    from sdme.sources import SourceError
+
     try:
-        delivered = get_source(source)(target, **options)
-    except (SourceError, FormatError, OSError, ValueError, KeyError) as exc:
+        return source.deliver(target, progress=True, **options)
+    except (SourceError, FormatError, ConfigError, OSError, ValueError, KeyError,
+            pickle.UnpicklingError) as exc:
         _fail(str(exc))
-    click.echo(f"{source}: corpus {name!r} is at {delivered}")
-    return delivered
 
 
-@main.group(invoke_without_command=True)
+def _raw_source_command(name: str) -> click.Command:
+    from sdme.sources import get_source
+
+    source = get_source(name)
+
+    @click.pass_context
+    def run(ctx: click.Context, name: str | None, data_dir: str | None, **values: Any) -> None:
+        options = _checked(ctx, source, values)
+        corpus = name or source.dataset_name(options)
+        data_dir = data_dir or (ctx.obj or {}).get("data_dir")
+        delivered = _deliver(source, paths.raw_dir(corpus, data_dir), options)
+        click.echo(f"{source.name}: corpus {corpus!r} is at {delivered}")
+
+    return click.Command(name, callback=run, help=source.card.summary, params=[
+        *_source_options(source),
+        click.Option(["--name"], default=None,
+                     help="Local corpus name (default: " + _name_hint(source) + ")."),
+        click.Option(["--data-dir"], type=click.Path(file_okay=False), help=DATA_DIR_HELP)])
+
+
+def _built_source_command(name: str, help: str | None = None) -> click.Command:
+    from sdme.sources import get_source
+
+    source = get_source(name)
+
+    @click.pass_context
+    def run(ctx: click.Context, out: str | None, data_dir: str | None, **values: Any) -> None:
+        options = _checked(ctx, source, values)
+        target = Path(out) if out else paths.built_dir(source.dataset_name(options), data_dir)
+        _deliver(source, target, options)  # reports on stderr
+        click.echo(f"{source.name}: dataset at {target}")
+
+    return click.Command(name, callback=run, help=help or source.card.summary, params=[
+        *_source_options(source),
+        click.Option(["--out"], type=click.Path(file_okay=False), default=None,
+                     help="Output folder (default: <data dir>/built/" + _name_hint(source)
+                          + ")."),
+        click.Option(["--data-dir"], type=click.Path(file_okay=False), help=DATA_DIR_HELP)])
+
+
+def _checked(ctx: click.Context, source: Source, values: Mapping[str, Any]) -> dict[str, Any]:
+    from sdme.config import ConfigError
+
+    try:
+        return _given_options(ctx, source, values)
+    except ConfigError as exc:
+        _fail(str(exc))
+        raise AssertionError from exc  # unreachable
+
+
+def _name_hint(source: Source) -> str:
+    """The default corpus/dataset name: the naming function's docstring, else its result with
+    ``<option>`` for the options it comes from."""
+    import inspect
+
+    doc = inspect.getdoc(source.dataset_name)
+    if doc:
+        first = doc.splitlines()[0].rstrip(".")
+        return first[:1].lower() + first[1:]
+    try:
+        return source.dataset_name({f.name: f"<{f.name}>" for f in source.option_fields()})
+    except Exception:  # noqa: BLE001 - a name rule that needs real values: describe it
+        return "<derived from the options>"
+
+
+def _summary(name: str) -> str:
+    from sdme.sources import get_source
+
+    return get_source(name).card.summary
+
+
+class _SourceGroup(click.Group):
+    """A group whose subcommands are the registered sources of one kind (made when asked)."""
+
+    def __init__(self, *args: Any, kind: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.kind = kind
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from sdme.sources import list_sources
+
+        return list_sources(self.kind)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.list_commands(ctx):
+            return None
+        return (_raw_source_command if self.kind == "raw" else _built_source_command)(name)
+
+
+@main.group(cls=_SourceGroup, kind="raw", invoke_without_command=True)
 @click.option("--data-dir", type=click.Path(file_okay=False), help=DATA_DIR_HELP)
 @click.pass_context
 def download(ctx: click.Context, data_dir: str | None) -> None:
@@ -58,43 +232,12 @@ def download(ctx: click.Context, data_dir: str | None) -> None:
     ctx.ensure_object(dict)
     ctx.obj["data_dir"] = data_dir
     if ctx.invoked_subcommand is None:
-        _run_source("sample", "sample", data_dir)
+        ctx.invoke(_raw_source_command("sample"), data_dir=data_dir)
 
 
-@download.command("sample")
-@click.option("--data-dir", type=click.Path(file_okay=False), help=DATA_DIR_HELP)
-@click.pass_context
-def download_sample(ctx: click.Context, data_dir: str | None) -> None:
-    """The small constructed corpus that ships inside the package."""
-    _run_source("sample", "sample", data_dir or ctx.obj.get("data_dir"))
-
-
-@download.command("hub")
-@click.option("--repo", required=True, help="Hugging Face dataset repo, ORG/NAME.")
-@click.option("--revision", default=None, help="Branch, tag or commit (pinned to its commit).")
-@click.option("--name", default=None, help="Local corpus name (default: the repo's NAME).")
-@click.option("--token", default=None, envvar="HF_TOKEN", help="Hub token for private repos.")
-@click.option("--endpoint", default=None, help="Hub endpoint (default: huggingface_hub's).")
-@click.option("--data-dir", type=click.Path(file_okay=False), help=DATA_DIR_HELP)
-@click.pass_context
-def download_hub(ctx: click.Context, repo: str, revision: str | None, name: str | None,
-                 token: str | None, endpoint: str | None, data_dir: str | None) -> None:
-    """An SDME raw release from a Hugging Face dataset repo (verified, resumable)."""
-    _run_source("hub", name or repo.rsplit("/", 1)[-1], data_dir or ctx.obj.get("data_dir"),
-                repo=repo, revision=revision, token=token, endpoint=endpoint)
-
-
-@download.command("folder")
-@click.option("--path", "folder", required=True, type=click.Path(exists=True, file_okay=False),
-              help="Your raw corpus folder (with sdme.json and annotations.csv).")
-@click.option("--name", default=None, help="Corpus name (default: the folder's name).")
-@click.option("--data-dir", type=click.Path(file_okay=False), help=DATA_DIR_HELP)
-@click.pass_context
-def download_folder(ctx: click.Context, folder: str, name: str | None,
-                    data_dir: str | None) -> None:
-    """Register a raw corpus that lives elsewhere (linked, not copied)."""
-    _run_source("folder", name or Path(folder).resolve().name,
-                data_dir or ctx.obj.get("data_dir"), path=folder)
+@main.group("import", cls=_SourceGroup, kind="built")
+def import_() -> None:
+    """Make a built dataset from a built source: a published feature release, or a generator."""
 
 
 @main.command()
@@ -183,125 +326,7 @@ def validate(target: str, kind: str | None, no_media: bool, data_dir: str | None
     _print_summary(report.summary())
 
 
-# --- synthetic corpus; MMSA feature files ------------------------------------------------------
-
-@main.command()
-@click.option("--n", "n", type=int, default=1000, show_default=True, help="Number of clips.")
-@click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Output folder (default: <data dir>/built/synth).")
-@click.option("--deviation-rate", default="0.2", show_default=True,
-              help="Probability that a modality expresses another emotion: one value, or "
-                   "text=P,audio=P,vision=P.")
-@click.option("--imbalance", type=float, default=1.0, show_default=True,
-              help="Zipf exponent of the class prior (0: balanced).")
-@click.option("--class-weights", default=None,
-              help="Explicit class prior, comma-separated, one per class (overrides "
-                   "--imbalance).")
-@click.option("--noise", type=float, default=1.0, show_default=True,
-              help="Scale of the random walk around the class prototype.")
-@click.option("--seq-len", default=None,
-              help="Length range per modality, e.g. text=10:50,audio=100:500,vision=75:375 "
-                   "(the CMU-MOSEI-like default).")
-@click.option("--dims", default=None,
-              help="Feature size per modality, e.g. text=768,audio=74,vision=35 (the default).")
-@click.option("--missing-rate", type=float, default=0.0, show_default=True,
-              help="Probability that a modality is missing from a clip.")
-@click.option("--annotators", type=int, default=1, show_default=True,
-              help="Simulated annotators per modality.")
-@click.option("--annotator-accuracy", type=float, default=1.0, show_default=True,
-              help="Probability that an annotator votes the emotion the modality expresses.")
-@click.option("--clips-per-video", type=float, default=7.0, show_default=True,
-              help="Mean clips per source video.")
-@click.option("--videos-per-speaker", type=float, default=3.0, show_default=True,
-              help="Mean videos per speaker.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--preset", default=None, metavar="NAME",
-              help="A fixed, named parameter set (sdme.synth.PRESETS); 'benchmark' makes the "
-                   "dataset of the benchmark task sdme-synth-discrete. Excludes the other "
-                   "generator options.")
-@click.option("--data-dir", type=click.Path(file_okay=False), help=DATA_DIR_HELP)
-@click.pass_context
-def synth(ctx: click.Context, n: int, out: str | None, deviation_rate: str, imbalance: float,
-          class_weights: str | None, noise: float, seq_len: str | None, dims: str | None,
-          missing_rate: float, annotators: int, annotator_accuracy: float,
-          clips_per_video: float, videos_per_speaker: float, seed: int, preset: str | None,
-          data_dir: str | None) -> None:
-    """Generate a synthetic corpus with controlled semantic deviation, as a built dataset."""
-    from click.core import ParameterSource
-
-    from sdme.synth import (
-        SynthConfig,
-        SynthError,
-        parse_modality_values,
-        preset_config,
-        synthesize,
-    )
-
-    if preset is not None:
-        given = [f"--{name.replace('_', '-')}" for name in ctx.params
-                 if name not in ("preset", "out", "data_dir")
-                 and ctx.get_parameter_source(name) is not ParameterSource.DEFAULT]
-        if given:
-            _fail(f"--preset {preset} fixes every generator parameter; drop {', '.join(given)}")
-        try:
-            synthesize(out or paths.built_dir("synth", data_dir), preset_config(preset),
-                       progress=True)
-        except SynthError as exc:
-            _fail(str(exc))
-        return
-    try:
-        options: dict[str, object] = {
-            "deviation_rate": parse_modality_values(deviation_rate, float)}
-        if seq_len:
-            options["seq_len"] = parse_modality_values(seq_len, tuple)
-        if dims:
-            options["dims"] = parse_modality_values(dims, int)
-        if class_weights:
-            try:
-                options["class_weights"] = tuple(float(w) for w in class_weights.split(","))
-            except ValueError:
-                raise SynthError(f"--class-weights {class_weights!r}: expected numbers "
-                                 "separated by commas") from None
-        config = SynthConfig(n=n, imbalance=imbalance, noise=noise, missing_rate=missing_rate,
-                             annotators=annotators, annotator_accuracy=annotator_accuracy,
-                             clips_per_video=clips_per_video,
-                             videos_per_speaker=videos_per_speaker, seed=seed, **options)
-        synthesize(out or paths.built_dir("synth", data_dir), config, progress=True)
-    except SynthError as exc:
-        _fail(str(exc))
-
-
-@main.group("import")
-def import_() -> None:
-    """Import a published feature release as a built dataset."""
-
-
-@import_.command("mmsa")
-@click.option("--path", "path", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="MMSA pickle: aligned_50.pkl, unaligned_50.pkl, unaligned_39.pkl or "
-                   "sims_unaligned.pkl.")
-@click.option("--name", required=True, type=click.Choice(["mosi", "mosei", "chsims", "chsims2"]),
-              help="Which corpus the file holds.")
-@click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Output folder (default: <data dir>/built/<name>).")
-@click.option("--nonfinite", type=click.Choice(["zero", "drop", "error"]), default="zero",
-              show_default=True,
-              help="NaN/inf in the features: replace with 0 (reported), drop the clip, or stop.")
-@click.option("--data-dir", type=click.Path(file_okay=False), help=DATA_DIR_HELP)
-def import_mmsa(path: str, name: str, out: str | None, nonfinite: str,
-                data_dir: str | None) -> None:
-    """CMU-MOSI, CMU-MOSEI, CH-SIMS or CH-SIMS v2 from MMSA's feature pickle (read safely)."""
-    import pickle
-
-    from sdme.sources.mmsa import MMSAError
-    from sdme.sources.mmsa import import_mmsa as run
-
-    try:
-        report = run(path, name, out or paths.built_dir(name, data_dir), nonfinite=nonfinite)
-    except (MMSAError, pickle.UnpicklingError, OSError) as exc:
-        _fail(str(exc))
-    click.echo(report.summary())
-
+# --- export ---------------------------------------------------------------------------------
 
 @main.group("export")
 def export() -> None:
@@ -315,8 +340,8 @@ def export() -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False), help=DATA_DIR_HELP)
 def export_mmsa(dataset: str, out_file: str, data_dir: str | None) -> None:
     """Write a built dataset as an MMSA feature pickle (train/valid/test dicts of arrays)."""
-    from sdme.sources.mmsa import MMSAError
-    from sdme.sources.mmsa import export_mmsa as run
+    from sdme.mmsa import MMSAError
+    from sdme.mmsa import export_mmsa as run
 
     try:
         report = run(dataset, out_file, data_dir=data_dir)
@@ -327,17 +352,14 @@ def export_mmsa(dataset: str, out_file: str, data_dir: str | None) -> None:
 
 # --- build ------------------------------------------------------------------------------------
 
-def _parse_params(values: tuple[str, ...]) -> dict[str, dict[str, object]]:
-    import yaml
-
-    params: dict[str, dict[str, object]] = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        modality, dot, name = key.partition(".")
-        if not sep or not dot or modality not in ("text", "audio", "vision"):
-            raise click.BadParameter(f"{item!r}: expected MODALITY.NAME=VALUE, e.g. "
-                                     "vision.crop_size=32", param_hint="--param")
-        params.setdefault(modality, {})[name] = yaml.safe_load(value)
+def _extractor_params(values: tuple[str, ...]) -> dict[str, dict[str, object]]:
+    """``--param MODALITY.NAME=VALUE`` options as ``{modality: {name: value}}``."""
+    params = config.parse_assignments(values, "--param")
+    for modality, group in params.items():
+        if not isinstance(group, dict) or modality not in MODALITIES:
+            raise config.ConfigError(f"--param {modality}...: expected MODALITY.NAME=VALUE with "
+                                     f"MODALITY in {', '.join(MODALITIES)}, e.g. "
+                                     "vision.crop_size=32")
     return params
 
 
@@ -349,7 +371,9 @@ def _parse_params(values: tuple[str, ...]) -> dict[str, dict[str, object]]:
 @click.option("--text-encoder", default="minilm", show_default=True)
 @click.option("--audio-features", default="logmel", show_default=True)
 @click.option("--vision-features", default="face", show_default=True)
-@click.option("--fps", default=5.0, show_default=True, help="Video frames sampled per second.")
+@click.option("--fps", type=float, default=None,
+              help="Video frames sampled per second: shorthand for --param vision.fps=FPS "
+                   "(default: the vision extractor's, 5).")
 @click.option("--workers", default=1, show_default=True, help="Parallel worker processes.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("--seed", default=0, show_default=True, help="Split assignment seed.")
@@ -358,7 +382,8 @@ def _parse_params(values: tuple[str, ...]) -> dict[str, dict[str, object]]:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--data-dir", type=click.Path(file_okay=False), help=DATA_DIR_HELP)
 def build(corpus: str, out: str | None, name: str | None, text_encoder: str,
-          audio_features: str, vision_features: str, fps: float, workers: int, device: str,
+          audio_features: str, vision_features: str, fps: float | None, workers: int,
+          device: str,
           seed: int, params: tuple[str, ...], quiet: bool, data_dir: str | None) -> None:
     """Build a dataset (features, relevance fields, splits) from a raw corpus (default: sample)."""
     from sdme.build import BuildError
@@ -376,7 +401,7 @@ def build(corpus: str, out: str | None, name: str | None, text_encoder: str,
         report = run_build(raw, target, text_encoder=text_encoder,
                            audio_features=audio_features, vision_features=vision_features,
                            fps=fps, workers=workers, device=device, seed=seed,
-                           progress=not quiet, extractor_params=_parse_params(params))
+                           progress=not quiet, extractor_params=_extractor_params(params))
     except (BuildError, ClipError, FormatError, KeyError, ValueError) as exc:
         _fail(str(exc))
     if quiet:
@@ -392,7 +417,8 @@ def list_(data_dir: str | None) -> None:
     from sdme.features import list_extractors
     from sdme.sources import list_sources
 
-    click.echo(f"{'sources:':<17}" + ", ".join(list_sources()))
+    click.echo(f"{'raw sources:':<17}" + ", ".join(list_sources("raw")) + "  (sdme download)")
+    click.echo(f"{'built sources:':<17}" + ", ".join(list_sources("built")) + "  (sdme import)")
     for modality, names in list_extractors().items():
         click.echo(f"{modality + ' features:':<17}{', '.join(names)}")
     root = paths.data_dir(data_dir)

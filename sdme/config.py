@@ -4,8 +4,10 @@ Every configurable thing in SDME is a dataclass (train options, model options, e
 parameters, synthetic-corpus options, source options). Values arrive as Python objects, YAML
 files or command-line strings; :func:`from_mapping` checks the keys (unknown ones get a close-match
 hint), parses strings as YAML where the field is not a string, and checks each value against the
-field's type hint. :func:`parse_assignments` reads repeated ``KEY=VALUE`` command-line options, and
-:func:`read_yaml_mapping` reads a YAML file that must be a mapping, naming the file on any error.
+field's type hint. :func:`parse_assignments` reads repeated ``KEY=VALUE`` command-line options,
+:func:`parse_text` reads one option's command-line text (YAML plus the ``K=V,K=V``, ``a,b,c``
+and ``MIN:MAX`` shorthands; :func:`format_text` writes it), and :func:`read_yaml_mapping` reads
+a YAML file that must be a mapping, naming the file on any error.
 """
 
 from __future__ import annotations
@@ -210,6 +212,87 @@ def parse_assignments(items: Iterable[str], option: str = "--param") -> dict[str
     return out
 
 
+def _optional_of(hint: Any) -> Any:
+    """``X`` for ``X | None`` (else ``hint``)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return hint
+
+
+def _is_pair(hint: Any) -> bool:
+    args = typing.get_args(hint)
+    return (typing.get_origin(hint) is tuple and len(args) == 2 and args[1] is not Ellipsis
+            and all(a in (int, float) for a in args))
+
+
+def parse_text(text: str, hint: Any, name: str, *, keys: Iterable[str] | None = None) -> Any:
+    """A command-line string as a value of type ``hint``: YAML (as :func:`coerce` reads it),
+    plus the shorthands that YAML cannot say briefly.
+
+    - a mapping as ``K=V,K=V`` (``text=0.1,audio=0.3,vision=0.2``); with ``keys`` (e.g. the
+      modalities), one value alone stands for every key (``0.2``);
+    - a list or tuple as comma-separated items (``1,2,3``);
+    - a pair of numbers as ``MIN:MAX`` (``10:50``; ``7`` is ``7:7``).
+
+    Text starting with ``[`` or ``{`` is read as YAML.
+
+    Raises:
+        ConfigError: a malformed item, a key not in ``keys`` (with a close match), or a value
+            of the wrong type (the message names the option).
+    """
+    text = str(text).strip()
+    inner = _optional_of(hint)
+    origin = typing.get_origin(inner)
+    args = typing.get_args(inner)
+    if text.startswith(("[", "{")) or (text in ("null", "~", "") and inner is not hint):
+        return coerce(text, hint, name)
+    if origin in (dict, Mapping):
+        value_hint = args[1] if args else Any
+        if "=" in text:
+            pairs: dict[str, Any] = {}
+            for part in text.split(","):
+                key, sep, raw = part.partition("=")
+                if not sep or not key.strip():
+                    raise ConfigError(f"option {name!r}: {part.strip()!r} in {text!r} is not "
+                                      "KEY=VALUE")
+                pairs[key.strip()] = parse_text(raw, value_hint, f"{name}[{key.strip()}]")
+            if keys is not None:
+                check_keys(pairs, keys, name)
+            return coerce(pairs, hint, name)
+        if keys is not None:
+            value = parse_text(text, value_hint, name)
+            return {key: value for key in keys}
+    if _is_pair(inner):
+        low, _, high = text.partition(":")
+        return coerce([_yaml_value(low), _yaml_value(high or low)], hint, name)
+    if origin in (list, tuple) and args:
+        item = args[0]
+        return coerce([parse_text(p, item, f"{name}[{i}]") for i, p in enumerate(text.split(","))],
+                      hint, name)
+    return coerce(text, hint, name)
+
+
+def format_text(value: Any, hint: Any = Any) -> str:
+    """The command-line text :func:`parse_text` reads back as ``value`` of type ``hint``."""
+    inner = _optional_of(hint)
+    args = typing.get_args(inner)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Mapping):
+        value_hint = args[1] if typing.get_origin(inner) in (dict, Mapping) and args else Any
+        return ",".join(f"{k}={format_text(v, value_hint)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        if _is_pair(inner):
+            return f"{format_text(value[0])}:{format_text(value[1])}"
+        item = args[0] if typing.get_origin(inner) in (list, tuple) and args else Any
+        return ",".join(format_text(v, item) for v in value)
+    if isinstance(value, float):
+        return repr(value)
+    return os.fspath(value) if isinstance(value, os.PathLike) else str(value)
+
+
 def read_yaml_mapping(path: str | os.PathLike, *, sections: Iterable[str] | None = None
                       ) -> dict[str, Any]:
     """A YAML file that must hold a mapping (empty file: ``{}``).
@@ -247,5 +330,5 @@ def read_yaml_mapping(path: str | os.PathLike, *, sections: Iterable[str] | None
     return loaded
 
 
-__all__ = ["ConfigError", "check_keys", "coerce", "field_hints", "from_mapping",
-           "parse_assignments", "read_yaml_mapping", "to_dict"]
+__all__ = ["ConfigError", "check_keys", "coerce", "field_hints", "format_text", "from_mapping",
+           "parse_assignments", "parse_text", "read_yaml_mapping", "to_dict"]

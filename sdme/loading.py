@@ -6,7 +6,7 @@ YAML names the splits and features), so this is a thin layer over ``datasets.loa
 explains what to do when it is absent, and offers helpers that read feature sizes and the label
 taxonomy from the dataset itself rather than from constants. :class:`ParquetRows` streams one
 split straight from the parquet shards with a windowed shuffle, for training on datasets whose
-memory-mapped Arrow copy should not be mapped whole into the process (``benchmarks/
+memory-mapped Arrow copy should not be mapped whole into the process (``perf/
 bench_loader.py`` measures both paths).
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sdme import paths
-from sdme.build import BUILD_INFO_NAME, CARD_NAME
+from sdme.built import BUILD_INFO_NAME, CARD_NAME, FEAT, LABEL
 from sdme.schema import MODALITIES
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ def feature_dims(dataset: datasets.Dataset | datasets.DatasetDict) -> dict[str, 
     features = _features_of(dataset)
     dims = {}
     for m in MODALITIES:
-        column = f"{m}_feat"
+        column = FEAT[m]
         if column not in features:
             raise KeyError(f"the dataset has no {column!r} column: not a built SDME dataset")
         shape = getattr(features[column], "shape", None)
@@ -125,7 +125,7 @@ def feature_dims(dataset: datasets.Dataset | datasets.DatasetDict) -> dict[str, 
 def taxonomy(dataset: datasets.Dataset | datasets.DatasetDict) -> list[str]:
     """The emotion categories in label order, read from the ``label`` ClassLabel."""
     features = _features_of(dataset)
-    names = getattr(features.get("label"), "names", None)
+    names = getattr(features.get(LABEL), "names", None)
     if not names:
         raise KeyError("the dataset has no ClassLabel 'label' column: not a built SDME dataset")
     return list(names)
@@ -160,15 +160,16 @@ class ParquetRows:
 
     Raises:
         FileNotFoundError: No such dataset or shard.
+        sdme.built.BuildInfoError: Its ``build_info.json`` is not a valid provenance record.
         KeyError: No such split.
     """
 
     def __init__(self, name_or_path: str | os.PathLike, split: str, *, shuffle: bool = True,
                  seed: int = 0, window: int = 8, columns: list[str] | None = None,
                  data_dir: str | os.PathLike | None = None) -> None:
-        import json
-
         import pyarrow.parquet as pq
+
+        from sdme.built import BuildInfo
 
         if window < 1:
             raise ValueError("window must be >= 1")
@@ -176,7 +177,7 @@ class ParquetRows:
         info_path = root / BUILD_INFO_NAME
         if not info_path.is_file():
             raise FileNotFoundError(f"{root}: not a built SDME dataset (no {BUILD_INFO_NAME})")
-        files = json.loads(info_path.read_text(encoding="utf-8")).get("data_files") or {}
+        files = BuildInfo.load(info_path).data_files
         if split not in files:
             raise KeyError(f"{root}: no split {split!r} (splits: {', '.join(files)})")
         self.paths = [root / p for p in files[split]]

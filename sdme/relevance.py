@@ -34,11 +34,13 @@ class Relevance:
 
     def as_row(self) -> dict[str, object]:
         """Flat columns as stored in a built dataset (``label_text``, ``relevance_text``...)."""
+        from sdme.built import DEVIATION, RELEVANCE, UNIMODAL_LABEL
+
         row: dict[str, object] = {}
         for m in MODALITIES:
-            row[f"label_{m}"] = self.label.get(m)
-            row[f"relevance_{m}"] = self.relevance.get(m)
-        row["deviation"] = self.deviation
+            row[UNIMODAL_LABEL[m]] = self.label.get(m)
+            row[RELEVANCE[m]] = self.relevance.get(m)
+        row[DEVIATION] = self.deviation
         return row
 
     def deviating(self) -> tuple[str, ...]:

@@ -40,6 +40,8 @@ DEFAULT_TAXONOMY: tuple[str, ...] = (
 )
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 VOTE_SEPARATOR = ";"
+#: Per modality: the ``annotations.csv`` column (and built-dataset column) of its votes.
+VOTES_COLUMNS: dict[str, str] = {m: f"votes_{m}" for m in MODALITIES}
 
 REQUIRED_COLUMNS: tuple[str, ...] = (
     "clip_id",
@@ -50,9 +52,7 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     "text",
     "language",
     "label",
-    "votes_text",
-    "votes_audio",
-    "votes_vision",
+    *VOTES_COLUMNS.values(),
 )
 OPTIONAL_COLUMNS: tuple[str, ...] = ("split",)
 
@@ -204,7 +204,7 @@ class RawClip:
         return self.end - self.start
 
     def votes(self, modality: str) -> tuple[str, ...]:
-        return getattr(self, f"votes_{modality}")
+        return getattr(self, VOTES_COLUMNS[modality])
 
     def to_row(self) -> dict[str, str]:
         row = {
@@ -218,7 +218,7 @@ class RawClip:
             "label": self.label,
         }
         for m in MODALITIES:
-            row[f"votes_{m}"] = VOTE_SEPARATOR.join(self.votes(m))
+            row[VOTES_COLUMNS[m]] = VOTE_SEPARATOR.join(self.votes(m))
         row["split"] = self.split or ""
         return row
 

@@ -35,8 +35,13 @@ how the clips are chunked):
    and ρ = ``smoothness`` (unit variance at every step).
 6. **Splits.** Speaker- and video-disjoint, stratified by label (``sdme.splits``).
 
-Rows are generated ``chunk_size`` clips at a time and streamed to parquet shards
-(``sdme.writer``); the dataset card says the corpus is synthetic and records every parameter.
+Rows are generated ``chunk_size`` clips at a time and streamed to parquet shards by
+``sdme.built.write_built_dataset`` (the one writer of built datasets); the dataset card says the
+corpus is synthetic and records every parameter. The corpus is the built source ``synth``
+(``sdme/sources/synth.py``: ``sdme import synth``, alias ``sdme synth``), whose command-line
+options are :class:`SynthConfig`'s fields (their ``help`` metadata). The module is a little over
+600 lines because the process, its parameters, presets and the card that documents them are
+kept together: the card states what the code does.
 """
 
 from __future__ import annotations
@@ -55,8 +60,24 @@ from typing import Any
 
 import numpy as np
 
+from sdme.built import (
+    FEAT,
+    LENGTH,
+    BuildInfo,
+    ClipEvent,
+    Counts,
+    ExtractorRecord,
+    FeatureRecord,
+    Policy,
+    SourceRecord,
+    Written,
+    clip_row,
+    dataset_features,
+    utc_now,
+    write_built_dataset,
+)
 from sdme.relevance import compute_relevance
-from sdme.schema import DEFAULT_TAXONOMY, MODALITIES, CorpusManifest, RawClip
+from sdme.schema import DEFAULT_TAXONOMY, MODALITIES, SPLITS, CorpusManifest, RawClip
 from sdme.splits import DEFAULT_RATIOS, assign_splits
 
 GENERATOR_NAME = "sdme-synth"
@@ -77,50 +98,58 @@ class SynthError(ValueError):
     """Invalid generator parameters."""
 
 
+def _option(default: Any, help: str, **meta: Any) -> Any:
+    """A :class:`SynthConfig` field whose metadata carries its command-line help (a callable
+    default is a factory)."""
+    if callable(default):
+        return field(default_factory=default, metadata={"help": help, **meta})
+    return field(default=default, metadata={"help": help, **meta})
+
+
 @dataclass(frozen=True)
 class SynthConfig:
     """Parameters of the synthetic corpus (module docstring).
 
-    Attributes:
-        n: Number of clips.
-        taxonomy: Emotion categories, in ClassLabel order.
-        imbalance: Zipf exponent of the class prior (0: balanced).
-        class_weights: Explicit class prior (one weight per class; overrides ``imbalance``).
-        deviation_rate: Probability, per modality, that it expresses another emotion.
-        missing_rate: Probability that a modality is missing from a clip.
-        noise: Scale of the random walk added to the prototype.
-        separation: Norm of the class prototypes.
-        smoothness: AR(1) coefficient ρ of the random walk, in [0, 1).
-        speaker_effect: Norm of each speaker's style offset.
-        seq_len: Inclusive (min, max) sequence length per modality.
-        dims: Feature size per modality.
-        annotators: Simulated annotators per modality.
-        annotator_accuracy: Probability that an annotator votes the expressed emotion.
-        clips_per_video: Mean clips per video.
-        videos_per_speaker: Mean videos per speaker.
-        split_ratios: Target share of clips per split.
-        seed: Seed of everything.
+    Each field's ``help`` metadata says what it is; it is also the help of the command-line
+    option of the same name (``sdme import synth --deviation-rate ...``). Per-modality fields
+    take one value for every modality or ``text=...,audio=...,vision=...``
+    (``sdme.config.parse_text``).
     """
 
-    n: int = 1000
-    taxonomy: tuple[str, ...] = DEFAULT_TAXONOMY
-    imbalance: float = 1.0
-    class_weights: tuple[float, ...] | None = None
-    deviation_rate: Mapping[str, float] = field(
-        default_factory=lambda: {m: 0.2 for m in MODALITIES})
-    missing_rate: float = 0.0
-    noise: float = 1.0
-    separation: float = 2.0
-    smoothness: float = 0.9
-    speaker_effect: float = 0.5
-    seq_len: Mapping[str, tuple[int, int]] = field(default_factory=lambda: dict(MOSEI_SEQ_LEN))
-    dims: Mapping[str, int] = field(default_factory=lambda: dict(MOSEI_DIMS))
-    annotators: int = 1
-    annotator_accuracy: float = 1.0
-    clips_per_video: float = 7.0
-    videos_per_speaker: float = 3.0
-    split_ratios: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_RATIOS))
-    seed: int = 0
+    n: int = _option(1000, "Number of clips.")
+    taxonomy: tuple[str, ...] = _option(
+        DEFAULT_TAXONOMY, "Emotion categories in label order, comma-separated (default: the "
+        "7-class SDME taxonomy).")
+    imbalance: float = _option(1.0, "Zipf exponent of the class prior (0: balanced).")
+    class_weights: tuple[float, ...] | None = _option(
+        None, "Explicit class prior, comma-separated, one per class (overrides --imbalance).")
+    deviation_rate: Mapping[str, float] = _option(
+        lambda: {m: 0.2 for m in MODALITIES},
+        "Probability that a modality expresses another emotion: one value, or "
+        "text=P,audio=P,vision=P (default: 0.2).", keys=MODALITIES)
+    missing_rate: float = _option(0.0, "Probability that a modality is missing from a clip.")
+    noise: float = _option(1.0, "Scale of the random walk around the class prototype.")
+    separation: float = _option(2.0, "Norm of the class prototypes.")
+    smoothness: float = _option(0.9, "AR(1) coefficient of the random walk, in [0, 1).")
+    speaker_effect: float = _option(0.5, "Norm of each speaker's style offset.")
+    seq_len: Mapping[str, tuple[int, int]] = _option(
+        lambda: dict(MOSEI_SEQ_LEN),
+        "Length range per modality, e.g. text=10:50,audio=100:500,vision=75:375 (the "
+        "CMU-MOSEI-like default).", keys=MODALITIES)
+    dims: Mapping[str, int] = _option(
+        lambda: dict(MOSEI_DIMS),
+        "Feature size per modality, e.g. text=768,audio=74,vision=35 (the default).",
+        keys=MODALITIES)
+    annotators: int = _option(1, "Simulated annotators per modality.")
+    annotator_accuracy: float = _option(
+        1.0, "Probability that an annotator votes the emotion the modality expresses.")
+    clips_per_video: float = _option(7.0, "Mean clips per source video.")
+    videos_per_speaker: float = _option(3.0, "Mean videos per speaker.")
+    split_ratios: Mapping[str, float] = _option(
+        lambda: dict(DEFAULT_RATIOS),
+        "Target share of clips per split, e.g. train=0.7,validation=0.15,test=0.15.",
+        keys=SPLITS)
+    seed: int = _option(0, "Seed of everything.")
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -235,43 +264,6 @@ def preset_config(name: str) -> SynthConfig:
         raise SynthError(f"unknown synth preset {name!r}; known: {', '.join(PRESETS)}")
     values = PRESETS[name]
     return SynthConfig(**{k: dict(v) if isinstance(v, dict) else v for k, v in values.items()})
-
-
-# --- parsing helpers for the command line --------------------------------------------------------
-
-def parse_modality_values(text: str, kind: type = float) -> dict[str, Any]:
-    """``"0.2"`` (every modality) or ``"text=0.1,audio=0.3,vision=0.2"`` to a mapping.
-
-    With ``kind=tuple``, values are ranges ``min:max`` (or one number for a fixed length).
-
-    Raises:
-        SynthError: an unknown modality, a modality left out, or a malformed value.
-    """
-    def value(raw: str) -> Any:
-        raw = raw.strip()
-        try:
-            if kind is tuple:
-                lo, _, hi = raw.partition(":")
-                return (int(lo), int(hi or lo))
-            return kind(raw)
-        except ValueError:
-            raise SynthError(f"malformed value {raw!r} in {text!r}") from None
-
-    if "=" not in text:
-        single = value(text)
-        return {m: single for m in MODALITIES}
-    out = {}
-    for part in text.split(","):
-        name, sep, raw = part.partition("=")
-        name = name.strip()
-        if not sep or name not in MODALITIES:
-            raise SynthError(f"{part.strip()!r} in {text!r}: expected <modality>=<value> with "
-                             f"modality in {', '.join(MODALITIES)}")
-        out[name] = value(raw)
-    missing = [m for m in MODALITIES if m not in out]
-    if missing:
-        raise SynthError(f"{text!r} leaves out {', '.join(missing)}")
-    return out
 
 
 # --- the clip plan (metadata only; cheap to hold for every clip) --------------------------------
@@ -395,19 +387,10 @@ def _rows(config: SynthConfig, plans: Sequence[ClipPlan], chunk_size: int,
         chunk = plans[lo: lo + chunk_size]
         feats = {m: chunk_features(config, chunk, m, prototypes) for m in MODALITIES}
         for r, plan in enumerate(chunk):
-            clip = plan.clip
-            row: dict[str, Any] = {
-                "clip_id": clip.clip_id, "video_id": clip.video_id,
-                "speaker_id": clip.speaker_id, "start": clip.start, "end": clip.end,
-                "text": clip.text, "language": clip.language,
-                "label": config.taxonomy.index(clip.label),
-            }
+            row = clip_row(plan.clip, config.taxonomy)
             for m in MODALITIES:
-                row[f"votes_{m}"] = list(clip.votes(m))
-            row.update(compute_relevance(clip, config.taxonomy).as_row())
-            for m in MODALITIES:
-                row[f"{m}_feat"] = feats[m][r]
-                row[f"{m}_len"] = plan.lengths[m]
+                row[FEAT[m]] = feats[m][r]
+                row[LENGTH[m]] = plan.lengths[m]
             yield row
         progress.update(len(chunk))
 
@@ -528,10 +511,7 @@ def synthesize(out_dir: str | os.PathLike, config: SynthConfig | None = None, *,
     from tqdm.auto import tqdm
 
     from sdme import __version__
-    from sdme.build import dataset_features
-    from sdme.card import render_card
     from sdme.splits import SplitError
-    from sdme.writer import DEFAULT_SHARD_BYTES, DEFAULT_SHARD_ROWS, BuiltDatasetWriter
 
     config = config or SynthConfig()
     if chunk_size < 1:
@@ -558,73 +538,72 @@ def synthesize(out_dir: str | os.PathLike, config: SynthConfig | None = None, *,
     prototypes = class_prototypes(config)
     bar = tqdm(total=len(plans), disable=not progress, desc="synth", unit="clip",
                file=sys.stderr)
+    relevance = [compute_relevance(c, config.taxonomy) for c in clips]
+    deviation = {level: sum(r.deviation == level for r in relevance) for level in range(4)}
+    missing = [ClipEvent(p.clip.clip_id, m, "synthetic_missing", "drawn missing (missing_rate)",
+                         "missing")
+               for p in plans for m in MODALITIES if p.lengths[m] == 0]
+    extractors = {}
+    for m in MODALITIES:
+        params = {"seq_len": list(config.seq_len[m]), "noise": config.noise,
+                  "separation": config.separation, "smoothness": config.smoothness,
+                  "speaker_effect": config.speaker_effect,
+                  "deviation_rate": config.deviation_rate[m]}
+        extractors[m] = ExtractorRecord(
+            name="synth", version=GENERATOR_VERSION, dim=config.dims[m], params=params,
+            fingerprint=hashlib.sha256(json.dumps({"modality": m, "dim": config.dims[m],
+                                                   **params}, sort_keys=True).encode()
+                                       ).hexdigest())
     t = time.perf_counter()
-    with BuiltDatasetWriter(out_dir, features,
-                            shard_rows=shard_rows or DEFAULT_SHARD_ROWS,
-                            shard_bytes=shard_bytes or DEFAULT_SHARD_BYTES) as writer:
-        for split in assignment.present():
-            members = [p for p in plans if assignment.splits[p.clip.clip_id] == split]
-            writer.write_split(split, _rows(config, members, chunk_size, prototypes, bar))
+
+    def provenance(written: Written) -> BuildInfo:
         bar.close()
         timings["generate_write"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t_start
+        return BuildInfo(
+            sdme_version=__version__, created=utc_now(),
+            source=SourceRecord(name="synth", version=GENERATOR_VERSION, license=LICENSE,
+                                fingerprint=config.fingerprint(), extra={"synthetic": True}),
+            generator={"name": GENERATOR_NAME, "version": GENERATOR_VERSION,
+                       "config": config.to_dict()},
+            extractors=extractors,
+            features={m: FeatureRecord.of(m, config.dims[m]) for m in MODALITIES},
+            taxonomy=list(config.taxonomy),
+            languages=[],
+            relevance={"source": "votes", "annotators": config.annotators,
+                       "annotator_accuracy": config.annotator_accuracy},
+            counts=Counts(raw_clips=len(plans), rows=len(plans), splits=written.counts,
+                          dropped=0,
+                          missing={m: sum(e.modality == m for e in missing) for m in MODALITIES},
+                          deviation={str(k): v for k, v in deviation.items()}),
+            policy=Policy(dropped=[], missing=["synthetic_missing"],
+                          description="no clip is dropped; a modality drawn missing "
+                                      "(missing_rate) has length 0 and no votes"),
+            split=assignment.report.to_dict(),
+            data_files=written.data_files,
+            dropped=[],
+            missing=missing,
+            build={"seed": config.seed, "chunk_size": chunk_size,
+                   "shard_rows": written.shard_rows, "shard_bytes": written.shard_bytes},
+            timings={k: round(v, 3) for k, v in timings.items()},
+        )
 
-        relevance = [compute_relevance(c, config.taxonomy) for c in clips]
-        deviation = {level: sum(r.deviation == level for r in relevance) for level in range(4)}
-        missing = [{"clip_id": p.clip.clip_id, "modality": m, "reason": "synthetic_missing",
-                    "detail": "drawn missing (missing_rate)", "action": "missing"}
-                   for p in plans for m in MODALITIES if p.lengths[m] == 0]
-        params = {"seq_len": None, "noise": config.noise, "separation": config.separation,
-                  "smoothness": config.smoothness, "speaker_effect": config.speaker_effect}
-        extractors = {}
-        for m in MODALITIES:
-            p = {**params, "seq_len": list(config.seq_len[m]),
-                 "deviation_rate": config.deviation_rate[m]}
-            extractors[m] = {"name": "synth", "version": GENERATOR_VERSION,
-                             "dim": config.dims[m], "params": p,
-                             "fingerprint": hashlib.sha256(json.dumps(
-                                 {"modality": m, "dim": config.dims[m], **p},
-                                 sort_keys=True).encode()).hexdigest()}
-        manifest = _manifest(config)
-        counts = dict(writer.counts)
-        info = {
-            "sdme_version": __version__,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "source": {"name": "synth", "version": GENERATOR_VERSION, "license": LICENSE,
-                       "fingerprint": config.fingerprint(), "synthetic": True},
-            "generator": {"name": GENERATOR_NAME, "version": GENERATOR_VERSION,
-                          "config": config.to_dict()},
-            "extractors": extractors,
-            "features": {m: {"column": f"{m}_feat", "length_column": f"{m}_len",
-                             "dim": config.dims[m]} for m in MODALITIES},
-            "taxonomy": list(config.taxonomy),
-            "languages": [],
-            "relevance": {"source": "votes", "annotators": config.annotators,
-                          "annotator_accuracy": config.annotator_accuracy},
-            "counts": {"raw_clips": len(plans), "rows": len(plans), "splits": counts,
-                       "dropped": 0,
-                       "missing": {m: sum(e["modality"] == m for e in missing)
-                                   for m in MODALITIES},
-                       "deviation": {str(k): v for k, v in deviation.items()}},
-            "policy": {"dropped": [], "missing": ["synthetic_missing"],
-                       "description": "no clip is dropped; a modality drawn missing "
-                                      "(missing_rate) has length 0 and no votes"},
-            "split": assignment.report.to_dict(),
-            "data_files": writer.data_files,
-            "dropped": [],
-            "missing": missing,
-            "build": {"seed": config.seed, "chunk_size": chunk_size,
-                      "shard_rows": writer.shard_rows, "shard_bytes": writer.shard_bytes},
-            "timings": {k: round(v, 3) for k, v in timings.items()},
-        }
-        card = render_card(manifest=manifest, features=features, build_info=info,
-                           split_bytes=writer.split_bytes, sections=_card_sections(config))
-        writer.commit(info, card)
+    splits = ((split, _rows(config, [p for p in plans if assignment.splits[p.clip.clip_id] ==
+                                     split], chunk_size, prototypes, bar))
+              for split in assignment.present())
+    try:
+        info = write_built_dataset(out_dir, features=features, splits=splits,
+                                   provenance=provenance, manifest=_manifest(config),
+                                   sections=_card_sections(config), shard_rows=shard_rows,
+                                   shard_bytes=shard_bytes)
+    finally:
+        bar.close()
 
-    report = SynthReport(out_dir=Path(out_dir), counts=counts, deviation=deviation,
+    report = SynthReport(out_dir=Path(out_dir), counts=dict(info.counts.splits),
+                         deviation=deviation,
                          label_counts={t: sum(c.label == t for c in clips)
                                        for t in config.taxonomy},
-                         timings={k: round(v, 3) for k, v in timings.items()})
+                         timings=info.timings)
     if progress:
         print(report.summary(), file=sys.stderr)
     return report
@@ -632,5 +611,4 @@ def synthesize(out_dir: str | os.PathLike, config: SynthConfig | None = None, *,
 
 __all__ = ["GENERATOR_VERSION", "MOSEI_CLIPS", "MOSEI_DIMS", "MOSEI_SEQ_LEN", "PRESETS",
            "ClipPlan", "SynthConfig", "SynthError", "SynthReport", "chunk_features",
-           "class_prototypes", "parse_modality_values", "plan_clips", "preset_config",
-           "synthesize"]
+           "class_prototypes", "plan_clips", "preset_config", "synthesize"]

@@ -20,6 +20,7 @@ from sdme.relevance import agreement_by_modality, compute_relevance
 from sdme.schema import (
     ANNOTATIONS_NAME,
     MODALITIES,
+    VOTES_COLUMNS,
     CorpusManifest,
     FormatError,
     RawClip,
@@ -163,7 +164,7 @@ def validate_raw(raw_dir: str | Path, *, check_media: bool = True,
         for m in MODALITIES:
             outside = sorted(set(clip.votes(m)) - taxonomy)
             if outside:
-                add(Problem(where, f"votes_{m} has label(s) outside the taxonomy: "
+                add(Problem(where, f"{VOTES_COLUMNS[m]} has label(s) outside the taxonomy: "
                             f"{', '.join(outside)}", line))
                 bad = True
         if clip.end <= clip.start:

@@ -5,9 +5,9 @@ problem, each naming the file and, where there is one, the row, column and clip:
 
 - the card (``README.md``): YAML header with ``dataset_info.features``, ``configs`` whose data
   files exist, split sizes equal to the rows found;
-- ``build_info.json``: present, with provenance, counts per split equal to the rows found, and
-  feature sizes equal to the card's;
-- schema: every required column with its type (``sdme.build.dataset_features``);
+- ``build_info.json``: a valid provenance record (``sdme.built.BuildInfo.load``, strict),
+  counts per split equal to the rows found, and feature sizes equal to the card's;
+- schema: every required column with its type (``sdme.built.dataset_features``);
 - features: vectors of the card's size, no NaN/inf, ``<m>_len`` equal to the sequence's rows,
   length 0 exactly for the modalities ``build_info.json`` records as missing;
 - labels and votes inside the taxonomy; relevance fields equal to what ``sdme.relevance``
@@ -15,7 +15,7 @@ problem, each naming the file and, where there is one, the row, column and clip:
   comes from unimodal scores (``relevance.source == "unimodal_scores"``), what
   ``sdme.scores.score_relevance`` computes from ``score`` and ``score_<m>``; ``label`` equal to
   the discretised ``score`` where ``build_info.json`` records a ``label_rule``;
-- optional columns (``sdme.build.OPTIONAL_COLUMNS``) of the right type; ``text_tokens`` with
+- optional columns (``sdme.built.OPTIONAL_COLUMNS``) of the right type; ``text_tokens`` with
   ``text_len`` rows;
 - no duplicate clip, no dropped clip present, and no speaker or source video in two splits
   (a warning instead of an error when the corpus fixed its own splits).
@@ -23,7 +23,6 @@ problem, each naming the file and, where there is one, the row, column and clip:
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,13 +31,27 @@ from typing import Any
 
 import numpy as np
 
-from sdme.build import BUILD_INFO_NAME, CARD_NAME, OPTIONAL_COLUMNS, dataset_features
+from sdme.built import (
+    BUILD_INFO_NAME,
+    CARD_NAME,
+    CLIP_ID,
+    FEAT,
+    LABEL,
+    LENGTH,
+    OPTIONAL_COLUMNS,
+    SCORE,
+    SPEAKER_ID,
+    TEXT_TOKENS,
+    UNIMODAL_SCORE,
+    VIDEO_ID,
+    VOTES,
+    BuildInfo,
+    BuildInfoError,
+    dataset_features,
+)
 from sdme.relevance import compute_relevance
 from sdme.schema import MODALITIES, SPLITS, RawClip
 from sdme.scores import discretise, score_relevance
-
-_REQUIRED_INFO = ("sdme_version", "source", "extractors", "counts", "split", "dropped",
-                  "missing", "timings")
 
 
 @dataclass(frozen=True)
@@ -138,9 +151,11 @@ def _batches(reader: Any, path: Path, problems: list[Problem]) -> Iterator[tuple
 
 
 def _check_features(path: Path, offset: int, batch: Any, clip_ids: list[str], m: str, dim: int,
-                    missing: set[tuple[str, str]], problems: list[Problem]) -> None:
+                    missing: set[tuple[str, str]] | None, problems: list[Problem]) -> None:
+    """Feature shapes and values; with the provenance's ``missing`` (None: unreadable, not
+    checked), empty sequences exactly where it records a missing modality."""
     add = problems.append
-    column, len_column = f"{m}_feat", f"{m}_len"
+    column, len_column = FEAT[m], LENGTH[m]
     outer = _storage(batch.column(column))
     lengths = batch.column(len_column).to_pylist()
     for r in np.flatnonzero(outer.is_null().to_numpy(zero_copy_only=False)):
@@ -169,6 +184,8 @@ def _check_features(path: Path, offset: int, batch: Any, clip_ids: list[str], m:
         if int(n_len) != int(n_rows):
             add(Problem(str(path), f"{len_column} is {int(n_len)} but {column} has "
                         f"{int(n_rows)} row(s)", row=offset + r, column=len_column, clip_id=cid))
+        if missing is None:
+            continue
         is_missing = (cid, m) in missing
         if int(n_rows) == 0 and not is_missing:
             add(Problem(str(path), f"empty {m} sequence, but build_info.json does not record "
@@ -183,46 +200,44 @@ def _check_features(path: Path, offset: int, batch: Any, clip_ids: list[str], m:
 def _check_tokens(path: Path, offset: int, batch: Any, clip_ids: list[str],
                   problems: list[Problem]) -> None:
     """``text_tokens`` has one row per text step."""
-    rows = _storage(batch.column("text_tokens")).value_lengths().fill_null(0).to_numpy(
+    rows = _storage(batch.column(TEXT_TOKENS)).value_lengths().fill_null(0).to_numpy(
         zero_copy_only=False)
-    lengths = batch.column("text_len").to_numpy(zero_copy_only=False)
+    lengths = batch.column(LENGTH["text"]).to_numpy(zero_copy_only=False)
     for r in np.flatnonzero(rows != lengths):
-        problems.append(Problem(str(path), f"text_tokens has {int(rows[r])} row(s) but text_len "
-                                f"is {int(lengths[r])}", row=offset + int(r),
-                                column="text_tokens", clip_id=clip_ids[r]))
+        problems.append(Problem(str(path), f"{TEXT_TOKENS} has {int(rows[r])} row(s) but "
+                                f"{LENGTH['text']} is {int(lengths[r])}", row=offset + int(r),
+                                column=TEXT_TOKENS, clip_id=clip_ids[r]))
 
 
 def _check_row(path: Path, row_index: int, row: dict[str, Any], taxonomy: list[str],
                problems: list[Problem], scales: dict[str, str | None] | None = None) -> None:
     add = problems.append
-    cid = row["clip_id"]
+    cid = row[CLIP_ID]
     known = set(taxonomy)
-    label = row["label"]
+    label = row[LABEL]
     if label is None or not 0 <= int(label) < len(taxonomy):
         add(Problem(str(path), f"label {label!r} outside the taxonomy's {len(taxonomy)} "
-                    "classes", row=row_index, column="label", clip_id=cid))
+                    "classes", row=row_index, column=LABEL, clip_id=cid))
         return
     for m in MODALITIES:
-        outside = sorted(set(row[f"votes_{m}"] or ()) - known)
+        outside = sorted(set(row[VOTES[m]] or ()) - known)
         if outside:
             add(Problem(str(path), f"votes outside the taxonomy: {', '.join(outside)}",
-                        row=row_index, column=f"votes_{m}", clip_id=cid))
+                        row=row_index, column=VOTES[m], clip_id=cid))
             return
-    clip = RawClip(clip_id=cid, video_id=row["video_id"] or "", speaker_id=row["speaker_id"] or "",
+    clip = RawClip(clip_id=cid, video_id=row[VIDEO_ID] or "", speaker_id=row[SPEAKER_ID] or "",
                    start=0.0, end=0.0, text="", language="", label=taxonomy[int(label)],
-                   votes_text=tuple(row["votes_text"] or ()),
-                   votes_audio=tuple(row["votes_audio"] or ()),
-                   votes_vision=tuple(row["votes_vision"] or ()))
+                   **{VOTES[m]: tuple(row[VOTES[m]] or ()) for m in MODALITIES})
     scales = scales or {}
-    if scales.get("label") and row.get("score") is not None:
-        want = discretise(row["score"], scales["label"])
+    if scales.get("label") and row.get(SCORE) is not None:
+        want = discretise(row[SCORE], scales["label"])
         if want not in taxonomy or taxonomy.index(want) != int(label):
             add(Problem(str(path), f"label {taxonomy[int(label)]!r} does not follow from score "
                         f"{row['score']!r} by the {scales['label']} rule (gives {want!r})",
-                        row=row_index, column="label", clip_id=cid))
-    if scales.get("relevance") and row.get("score") is not None:
-        unimodal = {m: row.get(f"score_{m}") for m in MODALITIES}
-        expected = score_relevance(row["score"], unimodal, scales["relevance"]).as_row()
+                        row=row_index, column=LABEL, clip_id=cid))
+    if scales.get("relevance") and row.get(SCORE) is not None:
+        unimodal = {m: row.get(UNIMODAL_SCORE[m]) for m in MODALITIES}
+        expected = score_relevance(row[SCORE], unimodal, scales["relevance"]).as_row()
         source = "the stored scores"
     else:
         expected = compute_relevance(clip, taxonomy).as_row()
@@ -236,7 +251,7 @@ def _check_row(path: Path, row_index: int, row: dict[str, Any], taxonomy: list[s
         if not same:
             add(Problem(str(path), f"is {have!r} but {source} give {want!r}",
                         row=row_index, column=column, clip_id=cid))
-    for column in ("clip_id", "video_id", "speaker_id"):
+    for column in (CLIP_ID, VIDEO_ID, SPEAKER_ID):
         if not row[column]:
             add(Problem(str(path), "empty identifier", row=row_index, column=column,
                         clip_id=cid or None))
@@ -265,18 +280,14 @@ def validate_built(path: str | Path) -> list[Problem]:
         if card is None:
             add(Problem(str(readme), "no YAML header (--- ... ---) with dataset_info and configs"))
     info_path = root / BUILD_INFO_NAME
-    info: dict[str, Any] | None = None
+    info: BuildInfo | None = None
     if not info_path.is_file():
         add(Problem(str(info_path), "build provenance missing"))
     else:
         try:
-            info = json.loads(info_path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            add(Problem(str(info_path), f"not valid JSON ({exc})"))
-        if info is not None:
-            for key in _REQUIRED_INFO:
-                if key not in info:
-                    add(Problem(str(info_path), f"missing field {key!r}"))
+            info = BuildInfo.load(info_path)
+        except BuildInfoError as exc:
+            add(Problem(str(info_path), str(exc).removeprefix(f"{info_path}: ")))
     if card is None:
         return problems
 
@@ -286,17 +297,17 @@ def validate_built(path: str | Path) -> list[Problem]:
         add(Problem(str(readme), f"dataset_info.features unreadable ({type(exc).__name__}: "
                     f"{exc})"))
         return problems
-    label = card_features.get("label")
+    label = card_features.get(LABEL)
     taxonomy = list(getattr(label, "names", None) or [])
     if not taxonomy:
-        add(Problem(str(readme), "no ClassLabel 'label' feature", column="label"))
+        add(Problem(str(readme), "no ClassLabel 'label' feature", column=LABEL))
         return problems
     dims: dict[str, int] = {}
     for m in MODALITIES:
-        shape = getattr(card_features.get(f"{m}_feat"), "shape", None)
+        shape = getattr(card_features.get(FEAT[m]), "shape", None)
         if not shape or len(shape) != 2 or not shape[1]:
             add(Problem(str(readme), "feature must be Array2D(shape=(None, dim), float32)",
-                        column=f"{m}_feat"))
+                        column=FEAT[m]))
         else:
             dims[m] = int(shape[1])
     if len(dims) < len(MODALITIES):
@@ -310,26 +321,26 @@ def validate_built(path: str | Path) -> list[Problem]:
             add(Problem(str(readme), f"feature is {card_features[name]!r}, expected "
                         f"{feature!r}", column=name))
 
-    missing: set[tuple[str, str]] = set()
+    missing: set[tuple[str, str]] | None = None  # without provenance: not checked
     dropped: set[str] = set()
     corpus_split = False
     scales: dict[str, str | None] = {}  # score scales of label and relevance rules, if any
     if info is not None:
         for m in MODALITIES:
-            ext = (info.get("extractors") or {}).get(m) or {}
-            if ext.get("dim") != dims[m]:
-                add(Problem(str(info_path), f"{m} extractor dim {ext.get('dim')!r} differs from "
-                            f"the card's {dims[m]}", column=f"{m}_feat"))
-        if info.get("taxonomy") not in (None, taxonomy):
-            add(Problem(str(info_path), f"taxonomy {info['taxonomy']} differs from the card's "
-                        f"ClassLabel names {taxonomy}", column="label"))
-        missing = {(e.get("clip_id"), e.get("modality")) for e in info.get("missing") or []}
-        dropped = {e.get("clip_id") for e in info.get("dropped") or []}
-        corpus_split = (info.get("split") or {}).get("policy") == "corpus"
-        relevance_info = info.get("relevance") or {}
-        if relevance_info.get("source") == "unimodal_scores":
-            scales["relevance"] = relevance_info.get("scale")
-        scales["label"] = (info.get("label_rule") or {}).get("scale")
+            ext = info.extractors.get(m)
+            dim = ext.dim if ext is not None else None
+            if dim != dims[m]:
+                add(Problem(str(info_path), f"{m} extractor dim {dim!r} differs from "
+                            f"the card's {dims[m]}", column=FEAT[m]))
+        if info.taxonomy != taxonomy:
+            add(Problem(str(info_path), f"taxonomy {info.taxonomy} differs from the card's "
+                        f"ClassLabel names {taxonomy}", column=LABEL))
+        missing = {(e.clip_id, e.modality) for e in info.missing}
+        dropped = {e.clip_id for e in info.dropped}
+        corpus_split = info.split.get("policy") == "corpus"
+        if info.relevance_scale:
+            scales["relevance"] = info.relevance_scale
+        scales["label"] = info.label_scale
 
     files = _split_files(root, card, problems)
     expected_schema = expected.arrow_schema
@@ -361,20 +372,20 @@ def validate_built(path: str | Path) -> list[Problem]:
                 continue
             for offset, batch in _batches(parquet, shard, problems):
                 scalars = batch.select(scalar_columns).to_pylist()
-                clip_ids = [r["clip_id"] for r in scalars]
+                clip_ids = [r[CLIP_ID] for r in scalars]
                 for i, row in enumerate(scalars):
-                    cid, r = row["clip_id"], offset + i
+                    cid, r = row[CLIP_ID], offset + i
                     if cid in seen_clips:
                         add(Problem(str(shard), f"duplicate clip (also in {seen_clips[cid]})",
-                                    row=r, column="clip_id", clip_id=cid))
+                                    row=r, column=CLIP_ID, clip_id=cid))
                     seen_clips[cid] = str(shard.relative_to(root))
                     if cid in dropped:
                         add(Problem(str(shard), "build_info.json records this clip as dropped",
-                                    row=r, column="clip_id", clip_id=cid))
-                    speaker_splits.setdefault(row["speaker_id"], set()).add(split)
-                    video_splits.setdefault(row["video_id"], set()).add(split)
+                                    row=r, column=CLIP_ID, clip_id=cid))
+                    speaker_splits.setdefault(row[SPEAKER_ID], set()).add(split)
+                    video_splits.setdefault(row[VIDEO_ID], set()).add(split)
                     _check_row(shard, r, row, taxonomy, problems, scales)
-                if "text_tokens" in expected:
+                if TEXT_TOKENS in expected:
                     _check_tokens(shard, offset, batch, clip_ids, problems)
                 for m in MODALITIES:
                     _check_features(shard, offset, batch, clip_ids, m, dims[m], missing,
@@ -382,8 +393,8 @@ def validate_built(path: str | Path) -> list[Problem]:
 
     severity = "warning" if corpus_split else "error"
     data_dir = str(root / "data")
-    for column, kind, table in (("speaker_id", "speaker", speaker_splits),
-                                ("video_id", "source video", video_splits)):
+    for column, kind, table in ((SPEAKER_ID, "speaker", speaker_splits),
+                                (VIDEO_ID, "source video", video_splits)):
         for key, splits in sorted(table.items()):
             if len(splits) > 1:
                 order = ", ".join(s for s in SPLITS if s in splits)
@@ -398,7 +409,7 @@ def validate_built(path: str | Path) -> list[Problem]:
                 add(Problem(str(readme), f"split {split!r} has {n} rows but the card says "
                             f"{sizes[split]}"))
     if info is not None:
-        counts = (info.get("counts") or {}).get("splits") or {}
+        counts = info.counts.splits
         for split in sorted(set(counts) | set(rows_per_split), key=_split_order):
             if counts.get(split) != rows_per_split.get(split):
                 add(Problem(str(info_path), f"split {split!r}: counts say {counts.get(split)} "

@@ -1,8 +1,8 @@
-"""The one writer of built SDME datasets: parquet shards, then card and provenance, swapped in.
+"""Parquet shards of a built SDME dataset, streamed in bounded memory into a staging folder.
 
-Every producer of a built dataset — ``sdme build`` (``sdme.build``), the synthetic corpus
-(``sdme.synth``) and the MMSA importer (``sdme.sources.mmsa``) — hands its rows, split by split,
-to :class:`BuiltDatasetWriter`, so there is one on-disk layout:
+The mechanics under ``sdme.built.write_built_dataset`` (the one function that writes a built
+dataset; every producer goes through it, nothing else uses this module). The layout is
+``sdme.built``'s:
 
 ```
 <out_dir>/
@@ -17,10 +17,7 @@ the next row would take it past ``shard_rows`` rows or ``shard_bytes`` feature b
 larger row gets a shard of its own). Shards are written under a temporary name and renamed to
 ``<split>-<i>-of-<n>`` once the split's shard count is known. Everything happens in a staging
 folder beside ``out_dir`` that replaces it whole only in :meth:`BuiltDatasetWriter.commit`
-(``sdme.fileio.swap_in_dir``): a failed or interrupted write never replaces a good dataset. The
-layout follows the Hugging Face file-based dataset conventions
-(https://huggingface.co/docs/hub/datasets-manual-configuration), so plain
-``datasets.load_dataset(out_dir)`` reads it.
+(``sdme.fileio.swap_in_dir``): a failed or interrupted write never replaces a good dataset.
 
 Feature columns (``datasets.Array2D(shape=(None, dim))``) are given as ``[T, dim]`` numpy arrays
 (``None`` or a ``[0, dim]`` array for a missing modality) and stored as Arrow lists of lists
@@ -29,7 +26,6 @@ Feature columns (``datasets.Array2D(shape=(None, dim))``) are given as ``[T, dim
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -39,16 +35,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sdme.built import (
+    BUILD_INFO_NAME,
+    CARD_NAME,
+    DATA_DIRNAME,
+    DEFAULT_SHARD_BYTES,
+    DEFAULT_SHARD_ROWS,
+)
 from sdme.fileio import atomic_write_text, swap_in_dir
 
 if TYPE_CHECKING:
     import datasets
 
-BUILD_INFO_NAME = "build_info.json"
-CARD_NAME = "README.md"
-DATA_DIRNAME = "data"
-DEFAULT_SHARD_ROWS = 1000
-DEFAULT_SHARD_BYTES = 256 << 20  # feature bytes per shard
 DEFAULT_ROW_GROUP_ROWS = 100
 MAX_LIST_VALUES = 2**31 - 1  # Arrow list offsets are int32
 
@@ -102,12 +100,11 @@ class BuiltDatasetWriter:
         with BuiltDatasetWriter(out_dir, features) as writer:
             for split in ("train", "validation", "test"):
                 writer.write_split(split, rows_of(split))       # any iterable of row dicts
-            info = {..., "data_files": writer.data_files}
-            writer.commit(info, render_card(..., split_bytes=writer.split_bytes))
+            writer.commit(build_info_json, card)
 
     Args:
         out_dir: The built dataset folder (replaced whole on commit).
-        features: The dataset's ``datasets.Features`` (``sdme.build.dataset_features``); rows
+        features: The dataset's ``datasets.Features`` (``sdme.built.dataset_features``); rows
             must use its column names.
         shard_rows: Most rows per parquet shard.
         shard_bytes: Most feature bytes (``Array2D`` columns) per parquet shard.
@@ -274,20 +271,15 @@ class BuiltDatasetWriter:
 
     # --- card and provenance ----------------------------------------------------------------
 
-    def commit(self, build_info: Mapping[str, Any], card: str) -> Path:
-        """Writes ``build_info.json`` and ``README.md``, then swaps the folder in.
-
-        ``build_info["data_files"]`` is set to the shards written when absent.
+    def commit(self, build_info: str, card: str) -> Path:
+        """Writes ``build_info.json`` and ``README.md`` (their texts), then swaps the folder in.
 
         Returns:
             ``out_dir``.
         """
         if not self._open:
             raise WriteError("nothing was written: call write_split first")
-        info = dict(build_info)
-        info.setdefault("data_files", self.data_files)
-        atomic_write_text(self.staging / BUILD_INFO_NAME,
-                          json.dumps(info, indent=2, ensure_ascii=False) + "\n")
+        atomic_write_text(self.staging / BUILD_INFO_NAME, build_info)
         atomic_write_text(self.staging / CARD_NAME, card)
         swap_in_dir(self.staging, self.out_dir)
         self._committed = True
@@ -295,6 +287,4 @@ class BuiltDatasetWriter:
         return self.out_dir
 
 
-__all__ = ["BUILD_INFO_NAME", "BuiltDatasetWriter", "CARD_NAME", "DATA_DIRNAME",
-           "DEFAULT_ROW_GROUP_ROWS", "DEFAULT_SHARD_BYTES", "DEFAULT_SHARD_ROWS", "WriteError",
-           "array2d_column"]
+__all__ = ["DEFAULT_ROW_GROUP_ROWS", "BuiltDatasetWriter", "WriteError", "array2d_column"]

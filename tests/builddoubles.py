@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -55,8 +55,26 @@ def _tick() -> None:
             raise KeyboardInterrupt("simulated interruption")
 
 
+@dataclass(frozen=True)
+class TextParams:
+    dim: int = 6
+
+
+@dataclass(frozen=True)
+class AudioParams:
+    dim: int = 4
+
+
+@dataclass(frozen=True)
+class VisionParams:
+    dim: int = 5
+    fps: float = 5.0
+
+
+@register_extractor("text", "double", params=TextParams)
 class DoubleText(Extractor):
-    def __init__(self, dim: int = 6, device: str = "cpu") -> None:
+    def __init__(self, params: TextParams | None = None, device: str = "cpu") -> None:
+        dim = (params or TextParams()).dim
         self.info = ExtractorInfo("double", "1", "text", dim, {"dim": dim})
         self.device = device
 
@@ -68,8 +86,10 @@ class DoubleText(Extractor):
         return _rng(clip, "text").standard_normal((len(words), self.info.dim)).astype(np.float32)
 
 
+@register_extractor("audio", "double", params=AudioParams)
 class DoubleAudio(Extractor):
-    def __init__(self, dim: int = 4, device: str = "cpu") -> None:
+    def __init__(self, params: AudioParams | None = None, device: str = "cpu") -> None:
+        dim = (params or AudioParams()).dim
         self.info = ExtractorInfo("double", "1", "audio", dim, {"dim": dim})
         self.device = device
 
@@ -81,8 +101,11 @@ class DoubleAudio(Extractor):
         return _rng(clip, "audio").standard_normal((frames, self.info.dim)).astype(np.float32)
 
 
+@register_extractor("vision", "double", params=VisionParams)
 class DoubleVision(Extractor):
-    def __init__(self, dim: int = 5, fps: float = 5.0, device: str = "cpu") -> None:
+    def __init__(self, params: VisionParams | None = None, device: str = "cpu") -> None:
+        params = params or VisionParams()
+        dim, fps = params.dim, params.fps
         self.info = ExtractorInfo("double", "1", "vision", dim, {"dim": dim, "fps": fps})
         self.fps = fps
         self.device = device
@@ -94,10 +117,6 @@ class DoubleVision(Extractor):
         frames = max(1, int(round((clip.end - clip.start) * self.fps)))
         return _rng(clip, "vision").standard_normal((frames, self.info.dim)).astype(np.float32)
 
-
-register_extractor("text", "double")(DoubleText)
-register_extractor("audio", "double")(DoubleAudio)
-register_extractor("vision", "double")(DoubleVision)
 
 DOUBLES = {"text_encoder": "double", "audio_features": "double", "vision_features": "double"}
 

@@ -261,6 +261,41 @@ def test_unknown_extractor_is_a_clear_error(tmp_path):
               **{**DOUBLES, "audio_features": "nope"})
 
 
+def test_fps_is_sugar_for_the_vision_parameter(tmp_path):
+    from click.testing import CliRunner
+
+    from sdme.cli import main
+
+    raw = tiny_corpus(tmp_path / "raw")
+    report = build(raw, tmp_path / "a", progress=False, fps=2.0, **DOUBLES)
+    assert report.extractors["vision"]["params"]["fps"] == 2.0
+    info = json.loads((tmp_path / "a" / "build_info.json").read_text())
+    assert info["build"]["fps"] == 2.0
+    same = build(raw, tmp_path / "b", progress=False, fps=2,
+                 extractor_params={"vision": {"fps": 2.0}}, **DOUBLES)
+    assert same.extractors["vision"] == report.extractors["vision"]
+    with pytest.raises(BuildError, match=r"fps=2 and vision\.fps=3 disagree"):
+        build(raw, tmp_path / "c", progress=False, fps=2, extractor_params={"vision": {"fps": 3}},
+              **DOUBLES)
+    with pytest.raises(BuildError, match="vision extractor 'double'.*did you mean 'dim'"):
+        build(raw, tmp_path / "c", progress=False, extractor_params={"vision": {"dimm": 3}},
+              **DOUBLES)
+    doubles = ["--text-encoder", "double", "--audio-features", "double", "--vision-features",
+               "double", "--quiet"]
+    result = CliRunner().invoke(main, ["build", str(raw), "--out", str(tmp_path / "d"), *doubles,
+                                       "--fps", "2", "--param", "vision.fps=3"])
+    assert result.exit_code == 1 and "disagree" in result.output
+    assert "Traceback" not in result.output
+    result = CliRunner().invoke(main, ["build", str(raw), "--out", str(tmp_path / "d"), *doubles,
+                                       "--param", "vision.dim=7", "--param", "audio.dim=3"])
+    assert result.exit_code == 0, result.output
+    dims = json.loads((tmp_path / "d" / "build_info.json").read_text())["features"]
+    assert (dims["vision"]["dim"], dims["audio"]["dim"]) == (7, 3)
+    result = CliRunner().invoke(main, ["build", str(raw), "--out", str(tmp_path / "e"), *doubles,
+                                       "--param", "smell.dim=7"])
+    assert result.exit_code == 1 and "MODALITY.NAME=VALUE" in result.output
+
+
 def test_load_dataset_by_name_and_helpers(tmp_path):
     from sdme.loading import feature_dims, load_dataset, taxonomy
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import pickle
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +18,10 @@ import pytest
 pytest.importorskip("av")
 pytest.importorskip("skimage")
 
+from sdme.config import ConfigError  # noqa: E402
 from sdme.features import (  # noqa: E402
     DEFAULTS,
+    EXTRACTORS,
     ClipError,
     Extractor,
     ExtractorInfo,
@@ -29,6 +31,7 @@ from sdme.features import (  # noqa: E402
 )
 from sdme.media import testing as mt  # noqa: E402
 from sdme.media.faces import GEOMETRY_DIM  # noqa: E402
+from sdme.registry import RegistryError  # noqa: E402
 from sdme.schema import RawClip  # noqa: E402
 
 CROP = 24
@@ -92,25 +95,45 @@ def test_unknown_names_get_a_hint():
         create_extractor("audio", "logmell")
     with pytest.raises(KeyError, match="unknown modality"):
         create_extractor("smell", "nose")
-    with pytest.raises(TypeError):
+    with pytest.raises(ConfigError, match="unknown option 'no_such_param'"):
         create_extractor("audio", "logmel", no_such_param=1)
+    with pytest.raises(ConfigError, match="audio extractor 'logmel'.*did you mean 'n_mels'"):
+        create_extractor("audio", "logmel", n_mel=64)
+    with pytest.raises(ConfigError, match="'n_mels'.*'many' is not a valid int"):
+        create_extractor("audio", "logmel", n_mels="many")
+    assert create_extractor("audio", "logmel", n_mels="64").info.dim == 64  # --param text
+
+
+@dataclass(frozen=True)
+class ConstantParams:
+    value: float = 1.0
+
+
+class Constant(Extractor):
+    def __init__(self, params: ConstantParams | None = None, device: str = "cpu") -> None:
+        value = (params or ConstantParams()).value
+        self.info = ExtractorInfo("constant-test", "0", "text", 2, {"value": value})
+
+    def extract(self, raw_dir, clip):
+        return np.full((1, 2), self.info.params["value"], np.float32)
+
+
+class OtherConstant(Constant):
+    pass
 
 
 def test_register_custom_extractor_and_duplicates(raw):
-    class Constant(Extractor):
-        def __init__(self, value: float = 1.0) -> None:
-            self.info = ExtractorInfo("constant-test", "0", "text", 2, {"value": value})
-
-        def extract(self, raw_dir, clip):
-            return np.full((1, 2), self.info.params["value"], np.float32)
-
-    factory = register_extractor("text", "constant-test")(lambda **p: Constant(**p))
-    extractor = create_extractor("text", "constant-test", value=3.0)
-    assert extractor.extract(raw, clip("astro")).tolist() == [[3.0, 3.0]]
-    assert extractor.to("cpu") is extractor
-    register_extractor("text", "constant-test")(factory)  # same factory again: fine
-    with pytest.raises(ValueError, match="already registered"):
-        register_extractor("text", "constant-test")(lambda **p: Constant(**p))
+    try:
+        register_extractor("text", "constant-test", params=ConstantParams)(Constant)
+        extractor = create_extractor("text", "constant-test", value=3.0)
+        assert extractor.extract(raw, clip("astro")).tolist() == [[3.0, 3.0]]
+        assert extractor.to("cpu") is extractor
+        assert "constant-test" in list_extractors("text")["text"]
+        register_extractor("text", "constant-test", params=ConstantParams)(Constant)  # again
+        with pytest.raises(RegistryError, match="already registered"):
+            register_extractor("text", "constant-test", params=ConstantParams)(OtherConstant)
+    finally:
+        EXTRACTORS["text"].unregister("constant-test")
 
 
 def test_info_fingerprint_tracks_params(logmel):
@@ -176,13 +199,10 @@ def test_facenet_without_weights_says_how_to_get_them(tmp_path):
 @pytest.mark.slow
 def test_facenet_with_local_weights(raw, tmp_path):
     torch = pytest.importorskip("torch")
-    from facenet_pytorch import InceptionResnetV1
+    from sdme.features.vision import random_facenet_weights
 
     # A real (randomly initialised) state dict in the released file's layout, logits included.
-    torch.manual_seed(0)
-    net = InceptionResnetV1(classify=True, num_classes=3)
-    weights = tmp_path / "facenet.pt"
-    torch.save(net.state_dict(), weights)
+    weights = random_facenet_weights(tmp_path / "facenet.pt")
     extractor = create_extractor("vision", "facenet", weights_path=weights, fps=2)
     feats = extractor.extract(raw, clip("astro"))
     assert feats.shape[1] == 512 and feats.shape[0] >= 3

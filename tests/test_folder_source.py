@@ -23,7 +23,7 @@ def make_corpus(root):
 
 
 def test_folder_source_is_registered():
-    assert get_source("folder") is download
+    assert get_source("folder").deliver is download
 
 
 def test_write_manifest_lists_and_verifies_every_file(tmp_path):

@@ -31,15 +31,15 @@ from sdme.schema import (
     write_annotations,
 )
 from sdme.sources import get_source
+from sdme.sources._fakehub import serve_fake_hub
 from sdme.sources.hub import SOURCE_RECORD, WORK_DIR, HubDownloadError, download
-from tests.hubserver import serve_fake_hub
 
 REPO = "sdme-test/tiny"
 
 
 @pytest.fixture
-def hub(monkeypatch, tmp_path):
-    with serve_fake_hub(monkeypatch, tmp_path / "hf-home") as server:
+def hub(tmp_path):
+    with serve_fake_hub(tmp_path / "hf-home") as server:
         yield server
 
 
@@ -88,7 +88,7 @@ def make_release(root: Path, tamper: str | None = None, seed: int = 0) -> Path:
 
 
 def test_hub_source_is_registered():
-    assert get_source("hub") is download
+    assert get_source("hub").deliver is download
 
 
 def test_full_download_verifies_and_records_commit(hub, tmp_path):

@@ -21,10 +21,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from sdme import safe_pickle
+from sdme.mmsa import export_mmsa, fake_split
 from sdme.schema import MODALITIES
 from sdme.scores import discretise, score_relevance
 from sdme.sources import mmsa
-from sdme.sources.mmsa import MMSAError, export_mmsa, import_mmsa
+from sdme.sources.mmsa import MMSAError, import_mmsa
 from sdme.validate_built import errors, validate_built
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,36 +38,7 @@ SPLIT_SIZES = {"train": 5, "valid": 3, "test": 4}
 def mmsa_split(corpus: str, split: str, n: int, rng: np.random.Generator, *,
                aligned: bool = False) -> dict[str, np.ndarray]:
     """One split of a fake MMSA pickle: padded arrays, lengths, ids, scores."""
-    dims = dict(zip(MODALITIES, mmsa.KNOWN_FILES[(corpus, FILES[corpus])].dims, strict=True))
-    steps = {m: STEPS["text"] for m in MODALITIES} if aligned else STEPS
-    sims = mmsa.CORPORA[corpus].scale == "sims"
-    grid = np.round(np.arange(-1.0, 1.01, 0.2), 1) if sims else np.arange(-9, 10) / 3.0
-    data: dict[str, np.ndarray] = {}
-    lengths = {m: rng.integers(2, steps[m] + 1, size=n) for m in MODALITIES}
-    if not aligned:
-        lengths["vision"][0] = 0  # a clip without a face track
-    for m in MODALITIES:
-        array = np.zeros((n, steps[m], dims[m]), dtype=np.float32)
-        for i in range(n):
-            array[i, : lengths[m][i]] = rng.standard_normal((lengths[m][i], dims[m]))
-        data[m] = array
-    bert = np.zeros((n, 3, steps["text"]), dtype=np.float32)
-    for i in range(n):
-        bert[i, 0, : lengths["text"][i]] = rng.integers(100, 30000, size=lengths["text"][i])
-        bert[i, 1, : lengths["text"][i]] = 1
-    data["text_bert"] = bert
-    if not aligned:
-        data["audio_lengths"] = lengths["audio"].astype(np.int64)
-        data["vision_lengths"] = lengths["vision"].astype(np.int64)
-    data["raw_text"] = np.array([f"{corpus} {split} utterance {i}" for i in range(n)])
-    data["id"] = np.array([f"{split}vid{i // 2}$_${i % 2}" for i in range(n)])
-    scores = rng.choice(grid, size=n)
-    scores[0] = 0.0  # neutral by both rules
-    data["regression_labels"] = scores.astype(np.float32)
-    if sims:
-        for key in ("T", "A", "V"):
-            data[f"regression_labels_{key}"] = rng.choice(grid, size=n).astype(np.float32)
-    return data
+    return fake_split(corpus, split, n, rng, aligned=aligned, steps=STEPS)
 
 
 def make_pickle(folder: Path, corpus: str, *, aligned: bool = False, seed: int = 0,

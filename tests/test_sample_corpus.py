@@ -142,8 +142,9 @@ def test_damaged_bundle_is_refused(tmp_path, monkeypatch, manifest):
 def test_sample_source_is_registered():
     from sdme.sources import get_source, list_sources
 
-    assert get_source("sample") is download
-    assert {"sample", "hub", "folder"} <= set(list_sources())
+    assert get_source("sample").deliver is download
+    assert {"sample", "hub", "folder"} <= set(list_sources("raw"))
+    assert {"synth", "mmsa"} <= set(list_sources("built"))
 
 
 @pytest.mark.slow

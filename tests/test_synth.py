@@ -15,12 +15,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from sdme.config import ConfigError, field_hints, parse_text
 from sdme.schema import MODALITIES
 from sdme.synth import (
     SynthConfig,
     SynthError,
     class_prototypes,
-    parse_modality_values,
     plan_clips,
     synthesize,
 )
@@ -162,13 +162,24 @@ def test_bad_parameters_are_clear_errors():
         small(deviation_rate={"text": 0.1, "audio": 1.5, "vision": 0.1})
     with pytest.raises(SynthError, match="class_weights needs 7"):
         small(class_weights=(1.0, 2.0))
-    with pytest.raises(SynthError, match="leaves out vision"):
-        parse_modality_values("text=0.1,audio=0.2")
-    with pytest.raises(SynthError, match="'face=0.1'"):
-        parse_modality_values("text=0.1,audio=0.2,face=0.1")
-    assert parse_modality_values("text=2:5,audio=7,vision=1:1", tuple) == {
+    # The command-line text of per-modality options (sdme.config.parse_text).
+    hints = field_hints(SynthConfig)
+
+    def cli(name: str, text: str) -> object:
+        return parse_text(text, hints[name], name, keys=MODALITIES)
+
+    with pytest.raises(SynthError, match="deviation_rate needs exactly the modalities"):
+        small(deviation_rate=cli("deviation_rate", "text=0.1,audio=0.2"))
+    with pytest.raises(ConfigError, match="unknown deviation_rate option 'face'"):
+        cli("deviation_rate", "text=0.1,audio=0.2,face=0.1")
+    with pytest.raises(ConfigError, match="'audio0.2'.*is not KEY=VALUE"):
+        cli("deviation_rate", "text=0.1,audio0.2,vision=0.1")
+    assert cli("seq_len", "text=2:5,audio=7,vision=1:1") == {
         "text": (2, 5), "audio": (7, 7), "vision": (1, 1)}
-    assert parse_modality_values("0.25") == {m: 0.25 for m in MODALITIES}
+    assert cli("deviation_rate", "0.25") == {m: 0.25 for m in MODALITIES}
+    assert cli("dims", "text=5,audio=3,vision=2") == {"text": 5, "audio": 3, "vision": 2}
+    with pytest.raises(ConfigError, match="option 'dims\\[text\\]'"):
+        cli("dims", "text=five,audio=3,vision=2")
     with pytest.raises(SynthError, match="only 1 speaker"):
         synthesize("/nonexistent/never-written", SynthConfig(n=5, **SMALL))
 

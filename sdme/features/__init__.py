@@ -1,11 +1,11 @@
-"""Feature extractors for text, audio and vision, registered by name.
+"""Feature extractors for text, audio and vision, registered by name per modality.
 
 An extractor turns one raw clip into a sequence of float vectors, ``[T, dim]`` float32 with
 ``T >= 1``, and records its name, version and parameters (``ExtractorInfo``) into the build's
-provenance. Register one with ``@register_extractor(modality, name)`` on a factory
-``factory(**params) -> Extractor``; create one with ``create_extractor(modality, name, **params)``.
-The registry follows timm's ``register_model`` / ``create_model`` pattern
-(https://github.com/huggingface/pytorch-image-models).
+provenance. Create one with ``create_extractor(modality, name, **params)``: the parameters are
+checked by ``sdme.config`` against the extractor's parameter dataclass (types; unknown names get
+a close-match hint). The registry follows timm's ``register_model`` / ``create_model`` pattern
+(https://github.com/huggingface/pytorch-image-models) on ``sdme.registry.Registry``.
 
 Built-in extractors (``list_extractors()``):
 
@@ -17,25 +17,46 @@ Built-in extractors (``list_extractors()``):
 - vision: ``face`` (default; MTCNN face crops plus landmark geometry) and ``facenet``
   (InceptionResnetV1 embeddings from local weights) — ``sdme.features.vision``.
 
+**Adding an extractor is adding one file** ``sdme/features/<name>.py`` (found by registry
+discovery, or by a third-party package through the ``sdme.extractors`` entry-point group)::
+
+    @dataclass(frozen=True)
+    class MyParams:                         # typed parameters, their defaults, their checks
+        n_bins: int = 32
+
+    def fixture(workdir: Path) -> dict[str, Any]:
+        return {}                           # parameters for an offline run (tiny local weights)
+
+    @register_extractor("audio", "mine", params=MyParams, fixture=fixture)
+    class MyExtractor(Extractor):
+        def __init__(self, params: MyParams | None = None, device: str = "cpu") -> None:
+            ...                             # set self.info = ExtractorInfo(...)
+        def extract(self, raw_dir: Path, clip: RawClip) -> np.ndarray: ...
+
+The contract test (``tests/test_extractors.py``) then runs it on a real sample clip (shape
+``[T, dim]``, float32, finite, ``dim == info.dim``, provenance), skipping it with a reason when
+a module it ``requires`` is not installed.
+
 Models are loaded lazily, once per extractor object, on the first ``extract`` call; importing
 this package loads nothing.
 """
 
 from __future__ import annotations
 
-import difflib
+import dataclasses
 import hashlib
-import importlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sdme.config import from_mapping
 from sdme.media import CLIP_ERROR_REASONS, ClipError
+from sdme.registry import Entry, Registry
 from sdme.schema import MODALITIES, RawClip
 
 DEFAULTS: dict[str, str] = {"text": "minilm", "audio": "logmel", "vision": "face"}
@@ -71,8 +92,9 @@ class ExtractorInfo:
 class Extractor(ABC):
     """One modality's feature extractor.
 
-    Subclasses set ``info`` in ``__init__`` and implement ``extract``. Heavy models are loaded
-    lazily on first use, so constructing an extractor is cheap and picklable.
+    Subclasses take ``(params, device="cpu")`` (their registered parameter dataclass; None:
+    its defaults), set ``info`` in ``__init__`` and implement ``extract``. Heavy models are
+    loaded lazily on first use, so constructing an extractor is cheap and picklable.
     """
 
     info: ExtractorInfo
@@ -111,75 +133,100 @@ class Extractor(ABC):
 
 
 ExtractorFactory = Callable[..., Extractor]
-
-_REGISTRY: dict[str, dict[str, ExtractorFactory]] = {m: {} for m in MODALITIES}
-_BUILTIN_MODULES = ("text", "audio", "vision")
+Fixture = Callable[[Path], dict[str, Any]]
 
 
-def _check_modality(modality: str) -> None:
-    if modality not in MODALITIES:
+@dataclass(frozen=True)
+class NoParams:
+    """The parameters of an extractor that takes none."""
+
+
+#: One registry per modality (``EXTRACTORS["audio"].names()``), all discovering this package.
+EXTRACTORS: dict[str, Registry[ExtractorFactory]] = {
+    m: Registry(f"{m} extractor", packages=[__name__], entry_point_group="sdme.extractors")
+    for m in MODALITIES}
+
+
+def _registry(modality: str) -> Registry[ExtractorFactory]:
+    if modality not in EXTRACTORS:
         raise KeyError(f"unknown modality {modality!r}; known: {', '.join(MODALITIES)}")
+    return EXTRACTORS[modality]
 
 
-def register_extractor(modality: str, name: str) -> Callable[[ExtractorFactory], ExtractorFactory]:
-    """Decorator registering ``factory(**params) -> Extractor`` as ``modality/name``."""
-    _check_modality(modality)
+def register_extractor(modality: str, name: str, *, params: type = NoParams,
+                       fixture: Fixture | None = None, requires: Sequence[str] = (),
+                       **meta: Any) -> Callable[[ExtractorFactory], ExtractorFactory]:
+    """Decorator registering ``factory(params, device="cpu") -> Extractor`` as ``modality/name``.
+
+    Args:
+        modality: ``"text"``, ``"audio"`` or ``"vision"``.
+        name: Extractor name.
+        params: Dataclass of its parameters.
+        fixture: ``fixture(workdir) -> params`` for an offline run (e.g. tiny local weights
+            written under ``workdir``); default: no parameters.
+        requires: Modules it needs beyond sdme's dependencies (the contract test skips it,
+            saying so, when one is missing).
+        **meta: Anything else to keep with the entry.
+
+    Raises:
+        KeyError: Unknown modality.
+        sdme.registry.RegistryError: The name is taken by another factory.
+    """
+    registry = _registry(modality)
+    if not dataclasses.is_dataclass(params):
+        raise TypeError(f"extractor {modality}/{name}: params must be a dataclass")
 
     def wrap(factory: ExtractorFactory) -> ExtractorFactory:
-        known = _REGISTRY[modality]
-        if name in known and known[name] is not factory:
-            raise ValueError(f"extractor {modality}/{name!r} is already registered")
-        known[name] = factory
-        return factory
+        return registry.register(name, factory, modality=modality, params=params,
+                                 fixture=fixture or (lambda _workdir: {}),
+                                 requires=tuple(requires), **meta)
 
     return wrap
 
 
-def _load_builtins() -> None:
-    for module in _BUILTIN_MODULES:
-        importlib.import_module(f"{__name__}.{module}")
-
-
 def list_extractors(modality: str | None = None) -> dict[str, list[str]]:
     """Registered extractor names per modality (one modality when given)."""
-    _load_builtins()
     if modality is not None:
-        _check_modality(modality)
-        return {modality: sorted(_REGISTRY[modality])}
-    return {m: sorted(names) for m, names in _REGISTRY.items()}
+        return {modality: _registry(modality).names()}
+    return {m: registry.names() for m, registry in EXTRACTORS.items()}
 
 
-def create_extractor(modality: str, name: str | None = None, **params: Any) -> Extractor:
+def extractor_entries() -> list[Entry[ExtractorFactory]]:
+    """Every registered extractor (``entry.meta["modality"]``, ``entry.name``), by modality."""
+    return [entry for registry in EXTRACTORS.values() for entry in registry.entries()]
+
+
+def create_extractor(modality: str, name: str | None = None, *, device: str = "cpu",
+                     **params: Any) -> Extractor:
     """Builds a registered extractor.
 
     Args:
         modality: ``"text"``, ``"audio"`` or ``"vision"``.
         name: Registered name; ``None`` picks ``DEFAULTS[modality]``.
-        **params: Overrides of the extractor's parameters.
+        device: Where its models run (``"cpu"``, ``"cuda"``, ...).
+        **params: The extractor's parameters (its ``params`` dataclass's fields).
 
     Raises:
-        KeyError: Unknown modality or name (with a close-match suggestion).
-        TypeError: A parameter the extractor does not take.
+        KeyError: Unknown modality or name (``RegistryError``, with a close-match suggestion).
+        sdme.config.ConfigError: An unknown parameter (with a close match) or a bad value.
     """
-    _check_modality(modality)
-    _load_builtins()
-    name = name or DEFAULTS[modality]
-    known = _REGISTRY[modality]
-    if name not in known:
-        hint = difflib.get_close_matches(name, known, n=1)
-        extra = f" Did you mean {hint[0]!r}?" if hint else ""
-        raise KeyError(f"unknown {modality} extractor {name!r}; "
-                       f"known: {', '.join(sorted(known))}.{extra}")
-    return known[name](**params)
+    registry = _registry(modality)
+    entry = registry.entry(name or DEFAULTS[modality])
+    config = from_mapping(entry.meta["params"], params,
+                          what=f"{modality} extractor {entry.name!r}")
+    return entry.obj(config, device=device)
 
 
 __all__ = [
     "CLIP_ERROR_REASONS",
     "DEFAULTS",
+    "EXTRACTORS",
     "ClipError",
     "Extractor",
     "ExtractorInfo",
+    "NoParams",
     "create_extractor",
+    "extractor_entries",
     "list_extractors",
     "register_extractor",
 ]

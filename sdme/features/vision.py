@@ -16,12 +16,17 @@ Frames without a face are left out of the sequence; a clip with no face in any f
 
 ``facenet``: the same frames and faces embedded by InceptionResnetV1 (Schroff et al., 2015,
 "FaceNet"; weights of facenet-pytorch, trained on VGGFace2, MIT). The weights are not bundled:
-they are read from a local file only (``weights_path``, or facenet-pytorch's own cache).
+they are read from a local file only (``weights_path``, or facenet-pytorch's own cache). Its
+offline fixture writes randomly initialised weights in the released file's layout.
+
+Both take the frame-sampling parameters of :class:`FaceFramesParams`; its ``fps`` (5 frames per
+second) is the one default of how often video is sampled (``sdme build --fps`` sets it).
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,22 +40,71 @@ FACENET_WEIGHTS_URL = ("https://github.com/timesler/facenet-pytorch/releases/dow
                        + FACENET_WEIGHTS_FILE)
 
 
+@dataclass(frozen=True)
+class FaceFramesParams:
+    """How the face extractors sample frames and find faces.
+
+    Attributes:
+        fps: Frames sampled per second of video.
+        margin: Context kept around the face box, as a share of its size.
+        align: Rotate the crop so that the eyes are level.
+        min_face_size: Smallest face MTCNN looks for, in pixels.
+        selection: Which face of a frame is kept (``sdme.media.faces.FaceDetector``).
+        max_frames: Most frames sampled per clip (None: no limit).
+        max_side: Frames are decoded at most this many pixels on their longer side.
+        batch_size: Frames per MTCNN batch.
+        decode_threads: Decoder threads.
+    """
+
+    fps: float = 5.0
+    margin: float = 0.25
+    align: bool = True
+    min_face_size: int = 20
+    selection: str = "probability"
+    max_frames: int | None = None
+    max_side: int | None = 640
+    batch_size: int = 16
+    decode_threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.fps <= 0:
+            raise ValueError(f"fps must be positive, got {self.fps}")
+
+
+@dataclass(frozen=True)
+class FaceParams(FaceFramesParams):
+    """Parameters of ``face``: frame sampling, plus the crop size in pixels."""
+
+    crop_size: int = 32
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.crop_size < 4:
+            raise ValueError(f"crop_size must be >= 4, got {self.crop_size}")
+
+
+@dataclass(frozen=True)
+class FaceNetParams(FaceFramesParams):
+    """Parameters of ``facenet``: frame sampling, plus the local weights file (default:
+    facenet-pytorch's cache, ``default_facenet_weights()``)."""
+
+    weights_path: Path | None = None
+
+
 class _FaceFramesExtractor(Extractor):
     """Shared part of the face extractors: decode frames, detect one face per frame."""
 
-    def __init__(self, fps: float, max_frames: int | None, max_side: int | None,
-                 min_face_size: int, selection: str, batch_size: int, decode_threads: int,
-                 device: str) -> None:
+    def __init__(self, params: FaceFramesParams, device: str) -> None:
         from sdme.media.faces import FaceDetector
 
-        if fps <= 0:
-            raise ValueError(f"fps must be positive, got {fps}")
-        self.fps = float(fps)
-        self.max_frames = None if max_frames is None else int(max_frames)
-        self.max_side = None if max_side is None else int(max_side)
-        self.decode_threads = int(decode_threads)
-        self.detector = FaceDetector(device=device, min_face_size=min_face_size,
-                                     selection=selection, batch_size=batch_size)
+        self.fps = float(params.fps)
+        self.max_frames = None if params.max_frames is None else int(params.max_frames)
+        self.max_side = None if params.max_side is None else int(params.max_side)
+        self.decode_threads = int(params.decode_threads)
+        self.margin = float(params.margin)
+        self.align = bool(params.align)
+        self.detector = FaceDetector(device=device, min_face_size=params.min_face_size,
+                                     selection=params.selection, batch_size=params.batch_size)
         self.device = str(device)
 
     def to(self, device: str) -> Extractor:
@@ -72,24 +126,24 @@ class _FaceFramesExtractor(Extractor):
         return video, detections
 
 
+@register_extractor("vision", "face", params=FaceParams)
 class FaceCropExtractor(_FaceFramesExtractor):
-    """Standardised grayscale face crop plus landmark geometry per frame with a face."""
+    """Standardised grayscale face crop plus landmark geometry per frame with a face (default,
+    offline).
+
+    Args:
+        params: :class:`FaceParams`.
+        device: ``"cpu"`` or a CUDA device.
+    """
 
     VERSION = "1"
 
-    def __init__(self, fps: float = 5.0, crop_size: int = 32, margin: float = 0.25,
-                 align: bool = True, min_face_size: int = 20, selection: str = "probability",
-                 max_frames: int | None = None, max_side: int | None = 640,
-                 batch_size: int = 16, decode_threads: int = 1, device: str = "cpu") -> None:
+    def __init__(self, params: FaceParams | None = None, device: str = "cpu") -> None:
         from sdme.media.faces import GEOMETRY_DIM
 
-        super().__init__(fps, max_frames, max_side, min_face_size, selection, batch_size,
-                         decode_threads, device)
-        if crop_size < 4:
-            raise ValueError(f"crop_size must be >= 4, got {crop_size}")
-        self.crop_size = int(crop_size)
-        self.margin = float(margin)
-        self.align = bool(align)
+        params = params or FaceParams()
+        super().__init__(params, device)
+        self.crop_size = int(params.crop_size)
         self.info = ExtractorInfo(
             name="face", version=self.VERSION, modality="vision",
             dim=self.crop_size * self.crop_size + GEOMETRY_DIM,
@@ -118,19 +172,40 @@ def default_facenet_weights() -> Path:
     return Path(os.path.expanduser(torch_home)) / "checkpoints" / FACENET_WEIGHTS_FILE
 
 
+def random_facenet_weights(path: str | Path) -> Path:
+    """Writes randomly initialised InceptionResnetV1 weights, in the released file's layout
+    (logits included), to ``path``: local weights for tests."""
+    import torch
+    from facenet_pytorch import InceptionResnetV1
+
+    torch.manual_seed(0)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(InceptionResnetV1(classify=True, num_classes=3).state_dict(), path)
+    return path
+
+
+def _facenet_fixture(workdir: Path) -> dict[str, Any]:
+    return {"weights_path": str(random_facenet_weights(Path(workdir) / "facenet.pt")),
+            "fps": 2.0}
+
+
+@register_extractor("vision", "facenet", params=FaceNetParams, fixture=_facenet_fixture)
 class FaceNetExtractor(_FaceFramesExtractor):
-    """512-d InceptionResnetV1 embedding of the 160x160 RGB face crop per frame with a face."""
+    """512-d InceptionResnetV1 embedding of the 160x160 RGB face crop per frame with a face.
+
+    Args:
+        params: :class:`FaceNetParams`.
+        device: ``"cpu"`` or a CUDA device.
+    """
 
     VERSION = "1"
     IMAGE_SIZE = 160
 
-    def __init__(self, weights_path: str | Path | None = None, fps: float = 5.0,
-                 margin: float = 0.25, align: bool = True, min_face_size: int = 20,
-                 selection: str = "probability", max_frames: int | None = None,
-                 max_side: int | None = 640, batch_size: int = 16, decode_threads: int = 1,
-                 device: str = "cpu") -> None:
-        super().__init__(fps, max_frames, max_side, min_face_size, selection, batch_size,
-                         decode_threads, device)
+    def __init__(self, params: FaceNetParams | None = None, device: str = "cpu") -> None:
+        params = params or FaceNetParams()
+        super().__init__(params, device)
+        weights_path = params.weights_path
         path = Path(weights_path).expanduser() if weights_path else default_facenet_weights()
         if not path.is_file():
             raise FileNotFoundError(
@@ -142,8 +217,6 @@ class FaceNetExtractor(_FaceFramesExtractor):
                 f"or use the default offline vision extractor 'face'."
             )
         self.weights_path = path
-        self.margin = float(margin)
-        self.align = bool(align)
         self._model = None
         self.info = ExtractorInfo(
             name="facenet", version=self.VERSION, modality="vision", dim=512,
@@ -190,15 +263,3 @@ class FaceNetExtractor(_FaceFramesExtractor):
                 batch = inputs[start:start + self.detector.batch_size].to(self.device)
                 out.append(model(batch).float().cpu())
         return torch.cat(out).numpy().astype(np.float32)
-
-
-@register_extractor("vision", "face")
-def face(**params: Any) -> Extractor:
-    """Face crop + landmark geometry (default, offline). See ``FaceCropExtractor``."""
-    return FaceCropExtractor(**params)
-
-
-@register_extractor("vision", "facenet")
-def facenet(**params: Any) -> Extractor:
-    """InceptionResnetV1 face embeddings from local weights. See ``FaceNetExtractor``."""
-    return FaceNetExtractor(**params)

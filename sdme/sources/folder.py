@@ -3,15 +3,19 @@
 Nothing is copied: the corpus folder under the data dir becomes a symbolic link to the user's
 folder, which must already follow the SDME raw layout (``sdme.json`` + ``annotations.csv``, see
 ``sdme/schema.py``). ``write_manifest`` writes the ``sdme.json`` such a folder needs, listing every
-file with its size and sha256 (what ``sdme manifest DIR --name NAME`` runs).
+file with its size and sha256 (what ``sdme manifest DIR --name NAME`` runs). The raw source
+``folder``: ``sdme download folder --path DIR [--name NAME]``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sdme.fileio import atomic_write_text
 from sdme.schema import (
@@ -21,16 +25,51 @@ from sdme.schema import (
     CorpusManifest,
     make_manifest_files,
 )
-from sdme.sources import register_source
+from sdme.sources import SourceCard, register_source
 
 
-@register_source("folder")
-def download(target: Path, path: str, **_: object) -> Path:
+@dataclass(frozen=True)
+class FolderOptions:
+    """Options of ``sdme download folder``."""
+
+    path: Path = field(metadata={
+        "help": "Your raw corpus folder (with sdme.json and annotations.csv).",
+        "exists": True, "path": "dir"})
+
+
+@contextmanager
+def fixture(workdir: Path) -> Iterator[dict[str, Any]]:
+    """A user's raw corpus made of some of the sample's clips, in the SDME raw layout."""
+    from sdme.sources.sample import write_subset
+
+    yield {"path": write_subset(Path(workdir) / "my_corpus")}
+
+
+def _dataset_name(options: Mapping[str, Any]) -> str:
+    """The folder's name."""
+    return Path(options["path"]).expanduser().resolve().name
+
+
+CARD = SourceCard(
+    title="Your own raw corpus",
+    summary="Register a raw corpus that lives elsewhere (linked, not copied).",
+    homepage="(the corpus's own page)",
+    license="The corpus's own, as its sdme.json declares it.",
+    obtain="Record or collect it yourself, lay it out as an SDME raw corpus (sdme.json, "
+           "annotations.csv, clips/) and write its sdme.json with `sdme manifest DIR --name "
+           "NAME`.",
+    citation="The corpus's own, as its sdme.json declares it.")
+
+
+@register_source("folder", kind="raw", options=FolderOptions, card=CARD, fixture=fixture,
+                 dataset_name=_dataset_name)
+def download(target: Path, path: str | os.PathLike, *, progress: bool = False) -> Path:
     """Makes ``target`` a symbolic link to the raw corpus folder ``path``.
 
     Args:
         target: Where the corpus is expected (``<data_dir>/raw/<name>``).
         path: The user's raw corpus folder, holding ``sdme.json`` and ``annotations.csv``.
+        progress: Unused (nothing is copied).
 
     Returns:
         ``target``.

@@ -25,6 +25,10 @@ process-unique temporary file that it deletes when the transfer fails (huggingfa
 so an interrupted download could not resume in a later run. Files are fetched over plain HTTP(S)
 from the ``resolve`` URL (Xet-backed files are served through its redirect too). The endpoint is
 ``endpoint``, else ``HF_ENDPOINT``, else https://huggingface.co.
+
+The raw source ``hub``: ``sdme download hub --repo ORG/NAME [--revision REV] [--name NAME]
+[--token TOKEN] [--endpoint URL]``. Its offline fixture publishes some of the sample's clips
+(the clips in a tar archive) on a loopback fake Hub (``sdme.sources._fakehub``).
 """
 
 from __future__ import annotations
@@ -35,8 +39,9 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+import tarfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -55,8 +60,16 @@ from huggingface_hub.utils import tqdm as hf_tqdm
 
 from sdme.archive import extract_archive
 from sdme.fileio import atomic_write_text, check_files, swap_in_dir
-from sdme.schema import MANIFEST_NAME, CorpusManifest, FileEntry, FormatError, sha256_file
-from sdme.sources import SourceError, register_source
+from sdme.schema import (
+    CLIPS_DIR,
+    MANIFEST_NAME,
+    CorpusManifest,
+    FileEntry,
+    FormatError,
+    file_entry,
+    sha256_file,
+)
+from sdme.sources import SourceCard, SourceError, register_source
 
 logger = logging.getLogger(__name__)
 
@@ -319,14 +332,66 @@ def _up_to_date(target: Path, record: dict[str, Any]) -> bool:
     return not check_files(target, manifest.files)
 
 
-@register_source("hub")
+@dataclass(frozen=True)
+class HubOptions:
+    """Options of ``sdme download hub``."""
+
+    repo: str = field(metadata={"help": "Hugging Face dataset repo, ORG/NAME."})
+    revision: str | None = field(default=None, metadata={
+        "help": "Branch, tag or commit (pinned to its commit)."})
+    token: str | None = field(default=None, metadata={
+        "help": "Hub token for private repos.", "envvar": "HF_TOKEN", "secret": True})
+    endpoint: str | None = field(default=None, metadata={
+        "help": "Hub endpoint (default: huggingface_hub's)."})
+
+
+FIXTURE_REPO = "sdme-fixture/sample-subset"
+
+
+@contextlib.contextmanager
+def fixture(workdir: Path) -> Iterator[dict[str, Any]]:
+    """A release of some of the sample's clips (the clips in ``clips.tar.gz``), served by a
+    loopback fake Hub for the duration of the block."""
+    from sdme.sources._fakehub import serve_fake_hub
+    from sdme.sources.sample import write_subset
+
+    release = write_subset(Path(workdir) / "release", name="sample-subset")
+    with tarfile.open(release / "clips.tar.gz", "w:gz") as tar:
+        tar.add(release / CLIPS_DIR, arcname=CLIPS_DIR)
+    shutil.rmtree(release / CLIPS_DIR)
+    manifest = CorpusManifest.load(release)
+    manifest = replace(manifest, archives=(file_entry(release, "clips.tar.gz"),))
+    (release / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
+    with serve_fake_hub(Path(workdir) / "hf-home") as hub:
+        hub.add_dataset(FIXTURE_REPO, release)
+        yield {"repo": FIXTURE_REPO, "endpoint": hub.url}
+
+
+def _dataset_name(options: Mapping[str, Any]) -> str:
+    """The repo's NAME."""
+    return str(options["repo"]).rsplit("/", 1)[-1]
+
+
+CARD = SourceCard(
+    title="An SDME raw release on the Hugging Face Hub",
+    summary="An SDME raw release from a Hugging Face dataset repo (verified, resumable).",
+    homepage="https://huggingface.co/datasets (the release's dataset repo)",
+    license="The release's own, as its sdme.json declares it.",
+    obtain="Publish or find a dataset repo holding sdme.json, its archives and files; gated "
+           "or private repos need a token (--token or HF_TOKEN).",
+    citation="The release's own, as its sdme.json declares it.")
+
+
+@register_source("hub", kind="raw", options=HubOptions, card=CARD, fixture=fixture,
+                 dataset_name=_dataset_name)
 def download(
     target: Path,
     repo: str,
     revision: str | None = None,
     token: str | None = None,
     endpoint: str | None = None,
-    **_: object,
+    *,
+    progress: bool = False,
 ) -> Path:
     """Downloads an SDME raw release from the Hugging Face Hub dataset repo ``repo``.
 
@@ -338,6 +403,7 @@ def download(
             commit sha first and everything is fetched at that sha.
         token: A Hub token for private or gated repos (default: huggingface_hub's own lookup).
         endpoint: The Hub endpoint (default: ``HF_ENDPOINT`` or https://huggingface.co).
+        progress: Unused (huggingface_hub shows its own transfer bars).
 
     Returns:
         ``target``.

@@ -1,6 +1,9 @@
 """A loopback fake of the Hugging Face Hub endpoints huggingface_hub 2.4 uses for dataset repos.
 
-Served on 127.0.0.1 (a random port) by a threaded ``http.server``; nothing leaves the machine.
+A test double shipped in the package (as lhotse ships its test dummies): the ``hub`` source's
+offline fixture serves a release through it, and the hub tests use it directly. It is not a
+source (the leading underscore keeps the source registry from importing it). Served on
+127.0.0.1 (a random port) by a threaded ``http.server``; nothing leaves the machine.
 
 - ``GET /api/datasets/<ns>/<name>`` and ``.../revision/<rev>``: repo info (``id``, ``sha``,
   ``siblings``; sizes and blob ids with ``?blobs=true``), as read by ``HfApi.dataset_info`` and
@@ -25,16 +28,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from unittest import mock
 from urllib.parse import parse_qs, unquote, urlsplit
-
-import pytest
 
 _INFO = re.compile(r"/api/datasets/([^/]+/[^/]+)(?:/revision/([^/]+))?/?")
 _TREE = re.compile(r"/api/datasets/([^/]+/[^/]+)/tree/([^/]+)(?:/(.*))?")
@@ -276,46 +279,47 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def serve_fake_hub(monkeypatch: pytest.MonkeyPatch, hf_home: Path) -> Iterator[FakeHub]:
-    """Runs a FakeHub and points huggingface_hub at it for the duration of a test.
+def serve_fake_hub(hf_home: Path) -> Iterator[FakeHub]:
+    """Runs a FakeHub and points huggingface_hub at it for the duration of the block.
 
     Sets ``HF_ENDPOINT`` to the fake Hub, ``HF_HOME`` (caches, token) to ``hf_home``,
     ``HF_HUB_DISABLE_XET=1``, and unsets offline mode and tokens. huggingface_hub reads these
-    when it is imported, so its ``constants`` are patched too (``monkeypatch`` undoes all).
+    when it is imported, so its ``constants`` are patched too; everything is restored on exit.
 
     Args:
-        monkeypatch: pytest's ``monkeypatch`` fixture.
         hf_home: A temporary folder for huggingface_hub's caches; nothing touches the user's.
     """
     from huggingface_hub import constants
 
     hub = FakeHub().start()
     try:
-        for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_TOKEN",
-                    "HUGGING_FACE_HUB_TOKEN", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE",
-                    "HF_TOKEN_PATH"):
-            monkeypatch.delenv(var, raising=False)
-        hf_home.mkdir(parents=True, exist_ok=True)
-        monkeypatch.setenv("HF_ENDPOINT", hub.url)
-        monkeypatch.setenv("HF_HOME", str(hf_home))
-        monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
-        monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
-        patched = {
-            "ENDPOINT": hub.url,
-            "HUGGINGFACE_CO_URL_TEMPLATE": hub.url + "/{repo_id}/resolve/{revision}/{filename}",
-            "HF_HUB_OFFLINE": False,
-            "HF_HUB_DISABLE_XET": True,
-            "HF_HUB_DISABLE_TELEMETRY": True,
-            "HF_HOME": str(hf_home),
-            "HF_HUB_CACHE": str(hf_home / "hub"),
-            "HF_ASSETS_CACHE": str(hf_home / "assets"),
-            "HF_TOKEN_PATH": str(hf_home / "token"),
-            "HF_STORED_TOKENS_PATH": str(hf_home / "stored_tokens"),
-            "HF_XET_CACHE": str(hf_home / "xet"),
-        }
-        for name, value in patched.items():
-            if hasattr(constants, name):
-                monkeypatch.setattr(constants, name, value)
-        yield hub
+        with ExitStack() as patches:
+            patches.enter_context(mock.patch.dict(os.environ))
+            for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_TOKEN",
+                        "HUGGING_FACE_HUB_TOKEN", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE",
+                        "HF_TOKEN_PATH"):
+                os.environ.pop(var, None)
+            hf_home = Path(hf_home)
+            hf_home.mkdir(parents=True, exist_ok=True)
+            os.environ.update({"HF_ENDPOINT": hub.url, "HF_HOME": str(hf_home),
+                               "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_TELEMETRY": "1"})
+            patched = {
+                "ENDPOINT": hub.url,
+                "HUGGINGFACE_CO_URL_TEMPLATE":
+                    hub.url + "/{repo_id}/resolve/{revision}/{filename}",
+                "HF_HUB_OFFLINE": False,
+                "HF_HUB_DISABLE_XET": True,
+                "HF_HUB_DISABLE_TELEMETRY": True,
+                "HF_HOME": str(hf_home),
+                "HF_HUB_CACHE": str(hf_home / "hub"),
+                "HF_ASSETS_CACHE": str(hf_home / "assets"),
+                "HF_TOKEN_PATH": str(hf_home / "token"),
+                "HF_STORED_TOKENS_PATH": str(hf_home / "stored_tokens"),
+                "HF_XET_CACHE": str(hf_home / "xet"),
+            }
+            for name, value in patched.items():
+                if hasattr(constants, name):
+                    patches.enter_context(mock.patch.object(constants, name, value))
+            yield hub
     finally:
         hub.close()

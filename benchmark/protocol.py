@@ -319,7 +319,7 @@ def run_benchmark(model_name: str, task: str | Task = DEFAULT_TASK, *,
                                 f"splits: {', '.join(data)}")
     class_names = taxonomy(data) if task.task_type == "discrete" else None
     reference = TestReference.from_split(data[task.test_split], task, class_names)
-    build_info = read_build_info(folder)
+    build_info = read_build_info(folder).to_dict()
     fingerprint = dataset_fingerprint(reference, build_info)
     if task.dataset_fingerprint is not None and fingerprint != task.dataset_fingerprint:
         raise ProtocolError(f"{folder}: dataset fingerprint {fingerprint[:12]} differs from the "

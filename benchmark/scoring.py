@@ -33,7 +33,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -50,11 +50,14 @@ from benchmark.results import (
     Stratum,
 )
 from benchmark.tasks import Task, dataset_recipe
+from sdme.built import BUILD_INFO_NAME
 from sdme.metrics import compute_metrics
 from sdme.metrics.classification import confusion_matrix, per_class_f1
 
+if TYPE_CHECKING:
+    from sdme.built import BuildInfo
+
 FINGERPRINT_VERSION = 1
-BUILD_INFO_NAME = "build_info.json"
 
 
 class ProtocolError(RuntimeError):
@@ -194,26 +197,29 @@ class TestReference:
         return "+".join(deviating) if deviating else "none"
 
 
-def read_build_info(folder: str | os.PathLike) -> dict[str, Any]:
-    """``build_info.json`` of a built dataset.
+def read_build_info(folder: str | os.PathLike) -> BuildInfo:
+    """The provenance (``build_info.json``) of a built dataset, strictly loaded
+    (``sdme.built.BuildInfo``).
 
     Raises:
-        ProtocolError: absent or unreadable (naming the file).
+        ProtocolError: absent, unreadable or malformed (naming the file and the field).
     """
+    from sdme.built import BuildInfo, BuildInfoError
+
     path = Path(folder) / BUILD_INFO_NAME
+    if not path.is_file():
+        raise ProtocolError(f"{path}: missing; the dataset was not made by `sdme build`, "
+                            "`sdme import` or `sdme synth`")
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ProtocolError(f"{path}: missing; the dataset was not built by `sdme build`") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProtocolError(f"{path}: unreadable: {exc}") from exc
-    if not isinstance(info, dict):
-        raise ProtocolError(f"{path}: expected a JSON object")
-    return info
+        return BuildInfo.load(path)
+    except (BuildInfoError, OSError) as exc:
+        raise ProtocolError(str(exc)) from None
 
 
 def dataset_fingerprint(reference: TestReference, build_info: Mapping[str, Any]) -> str:
     """sha256 identifying the test labels and how the dataset was made (module docstring).
+
+    ``build_info`` is the provenance in its JSON form (``BuildInfo.to_dict()``).
 
     Raises:
         ProtocolError: ``build_info`` lacks the source fingerprint or the extractors.
@@ -413,7 +419,7 @@ def resolve_task_dataset(task: Task, data_dir: str | os.PathLike | None = None,
 
     Raises:
         FileNotFoundError: not built; for the task's own dataset the message gives the exact
-            command that makes it (``benchmark.tasks.DATASET_RECIPES``).
+            command that makes it (``benchmark.tasks.dataset_recipe``, from the task's source).
     """
     from sdme import paths
     from sdme.loading import resolve_built
@@ -422,7 +428,7 @@ def resolve_task_dataset(task: Task, data_dir: str | os.PathLike | None = None,
         return resolve_built(dataset or task.dataset, data_dir)
     except FileNotFoundError as exc:
         recipe = None if dataset else dataset_recipe(
-            task.dataset, None if data_dir is None else str(data_dir))
+            task, None if data_dir is None else str(data_dir))
         if recipe is None:
             raise
         raise FileNotFoundError(
@@ -438,7 +444,7 @@ def load_test_reference(task: Task, folder: str | os.PathLike
     split = load_dataset(folder, split=task.test_split)
     class_names = taxonomy(split) if task.task_type == "discrete" else None
     reference = TestReference.from_split(split, task, class_names)
-    build_info = read_build_info(folder)
+    build_info = read_build_info(folder).to_dict()
     return reference, dataset_fingerprint(reference, build_info), build_info
 
 

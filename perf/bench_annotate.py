@@ -11,7 +11,7 @@ depends on it).
 
 Usage::
 
-    python benchmarks/bench_annotate.py --clips 10000 --annotators 30 --answers 20
+    python perf/bench_annotate.py --clips 10000 --annotators 30 --answers 20
 """
 
 from __future__ import annotations

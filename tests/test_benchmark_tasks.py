@@ -16,8 +16,9 @@ from test_mmsa import FILES, mmsa_split
 from benchmark.protocol import StreamedRows, input_columns, run_benchmark
 from benchmark.robustness import feature_scales
 from benchmark.scoring import ProtocolError, TestReference, load_test_reference
-from benchmark.tasks import DATASET_RECIPES, get_task, list_tasks
+from benchmark.tasks import dataset_recipe, get_task, list_tasks
 from sdme.loading import ParquetRows, load_dataset
+from sdme.sources import get_source
 from sdme.sources.mmsa import CORPORA
 from sdme.synth import PRESETS, SynthConfig, preset_config, synthesize
 
@@ -43,7 +44,10 @@ def benchmark_cli(*args: str) -> object:
 
 def test_every_task_dataset_has_a_recipe_and_mmsa_names_exist():
     for task in list_tasks():
-        assert task.dataset in DATASET_RECIPES, task.key
+        # The recipe comes from the task's source, and that source makes the task's dataset.
+        assert task.source is not None and dataset_recipe(task), task.key
+        source = get_source(task.source)
+        assert source.dataset_name(dict(task.source_options)) == task.dataset, task.key
     continuous = [t for t in list_tasks() if t.task_type == "continuous"]
     assert {t.key for t in continuous} == {"cmu-mosi@1", "cmu-mosei@1", "ch-sims@1",
                                           "ch-sims-v2@1"}
@@ -52,8 +56,8 @@ def test_every_task_dataset_has_a_recipe_and_mmsa_names_exist():
         assert task.continuous_scale == corpus.scale
         assert task.label_column == "score" and task.main_score == "mae"
         assert task.dataset_fingerprint is None
-        assert f"--name {task.dataset} " in DATASET_RECIPES[task.dataset][0]
-        assert FILES[task.dataset] in DATASET_RECIPES[task.dataset][0]
+        assert f"--name {task.dataset} " in dataset_recipe(task)
+        assert FILES[task.dataset] in dataset_recipe(task)
     synth = get_task("sdme-synth-discrete@1")
     assert synth.dataset == "synth" and synth.dataset_fingerprint is not None
 
@@ -104,7 +108,8 @@ def test_missing_dataset_names_the_exact_command(tmp_path):
     result = benchmark_cli("run", "--model", "mren", "--task", "sdme-synth-discrete",
                            "--data-dir", str(tmp_path))
     assert result.exit_code == 1
-    assert f"make it with `sdme synth --preset benchmark --data-dir {tmp_path}`" in result.output
+    assert (f"make it with `sdme import synth --preset benchmark --data-dir {tmp_path}`"
+            in result.output)
     result = benchmark_cli("run", "--model", "mren", "--task", "ch-sims",
                            "--data-dir", str(tmp_path))
     assert result.exit_code == 1

@@ -374,8 +374,8 @@ def test_missing_dataset_says_how_to_build(tmp_path):
 
     result = CliRunner().invoke(main, ["run", "--model", "mren", "--data-dir", str(tmp_path)])
     assert result.exit_code == 1
-    assert (f"make it with `sdme download --data-dir {tmp_path} && sdme build --data-dir "
-            f"{tmp_path}`") in result.output
+    assert (f"make it with `sdme download sample --data-dir {tmp_path} && sdme build sample "
+            f"--data-dir {tmp_path}`") in result.output
 
 
 # ----------------------------------------------------------------------------- end to end

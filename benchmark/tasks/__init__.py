@@ -21,6 +21,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shlex
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -32,6 +34,9 @@ from sdme.schema import MODALITIES
 DEFAULT_NOISE_LEVELS: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0)
 DEFAULT_TASK = "sdme-sample-discrete"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+#: Task fields that describe how the dataset is made and how the record is pinned, not what is
+#: evaluated: left out of :meth:`Task.to_dict` and the definition hash.
+_NOT_DEFINITION = ("source", "source_options", "released_sha256")
 
 
 class TaskError(KeyError):
@@ -69,9 +74,16 @@ class Task:
         noise_levels: Gaussian noise standard deviations, in units of each modality's feature
             standard deviation on the training split; must start at 0 (clean).
         reference_model: model whose robustness curves anchor effective robustness.
+        source: the registered ``sdme.sources`` source that makes ``dataset`` (its recipe:
+            :func:`dataset_recipe`); None for a dataset no source makes.
+        source_options: the source's options for this dataset (placeholders such as
+            ``PATH/TO/file.pkl`` where the user supplies a file).
         released_sha256: for a released task, the :meth:`definition_sha256` it was released
-            with (not part of the definition: neither hashed, compared nor embedded in results
-            files); None while a task is not released.
+            with; None while a task is not released.
+
+    ``source``, ``source_options`` and ``released_sha256`` say how the dataset is made and how
+    the record is pinned, not what is evaluated: they are neither hashed, compared nor
+    embedded in results files (the dataset fingerprint pins the data itself).
     """
 
     name: str
@@ -91,6 +103,8 @@ class Task:
     robustness_metric: str | None = None
     noise_levels: tuple[float, ...] = DEFAULT_NOISE_LEVELS
     reference_model: str = "late_fusion"
+    source: str | None = field(default=None, compare=False)
+    source_options: Mapping[str, Any] = field(default_factory=dict, compare=False)
     released_sha256: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -155,7 +169,8 @@ class Task:
     def to_dict(self) -> dict[str, Any]:
         """The definition as plain JSON types (what results files embed)."""
         data = asdict(self)
-        data.pop("released_sha256")
+        for key in _NOT_DEFINITION:
+            data.pop(key)
         for key, value in data.items():
             if isinstance(value, tuple):
                 data[key] = list(value)
@@ -164,7 +179,7 @@ class Task:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Task:
         """A task from :meth:`to_dict`'s output (unknown fields are refused)."""
-        known = {f.name for f in fields(cls) if f.init} - {"released_sha256"}
+        known = {f.name for f in fields(cls) if f.init} - set(_NOT_DEFINITION)
         unknown = sorted(set(data) - known)
         if unknown:
             raise TaskError(f"task definition has unknown field(s) {unknown}")
@@ -265,27 +280,24 @@ def get_task(spec: str | Task, version: int | None = None) -> Task:
 
 # ----------------------------------------------------------------------------- recipes
 
-#: How to make each task's built dataset: commands, shown when it is missing (``--data-dir``
-#: is added to each by :func:`dataset_recipe`). Datasets are keyed by name; a task names one.
-DATASET_RECIPES: dict[str, tuple[str, ...]] = {
-    "sample": ("sdme download", "sdme build"),
-    "synth": ("sdme synth --preset benchmark",),
-    "mosi": ("sdme import mmsa --name mosi --path PATH/TO/MOSI/Processed/unaligned_50.pkl",),
-    "mosei": ("sdme import mmsa --name mosei --path PATH/TO/MOSEI/Processed/unaligned_50.pkl",),
-    "chsims": ("sdme import mmsa --name chsims --path PATH/TO/SIMS/Processed/unaligned_39.pkl",),
-    "chsims2": ("sdme import mmsa --name chsims2 --path PATH/TO/sims_unaligned.pkl",),
-}
 
+def dataset_recipe(task: Task, data_dir: str | None = None) -> str | None:
+    """The shell command that makes a task's dataset, from its source
+    (``sdme.sources.source_command``), with ``--data-dir`` added to each step when given.
 
-def dataset_recipe(dataset: str, data_dir: str | None = None) -> str | None:
-    """The shell command that makes a task dataset (None for a dataset without a recipe)."""
-    steps = DATASET_RECIPES.get(dataset)
-    if steps is None:
+    None when the task names no source.
+    """
+    if task.source is None:
         return None
-    suffix = f" --data-dir {data_dir}" if data_dir else ""
-    return " && ".join(step + suffix for step in steps)
+    from sdme.sources import source_command
+
+    command = source_command(task.source, **dict(task.source_options))
+    if not data_dir:
+        return command
+    suffix = f" --data-dir {shlex.quote(str(data_dir))}"
+    return " && ".join(step + suffix for step in command.split(" && "))
 
 
-__all__ = ["DATASET_RECIPES", "DEFAULT_NOISE_LEVELS", "DEFAULT_TASK", "TASKS", "Task",
+__all__ = ["DEFAULT_NOISE_LEVELS", "DEFAULT_TASK", "TASKS", "Task",
            "TaskError", "dataset_recipe", "get_task", "list_tasks", "register_task",
            "task_names", "unregister_task"]

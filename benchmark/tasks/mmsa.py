@@ -23,6 +23,8 @@ register_task(Task(
     name="cmu-mosi",
     version=1,
     dataset="mosi",
+    source="mmsa",
+    source_options={"name": "mosi", "path": "PATH/TO/MOSI/Processed/unaligned_50.pkl"},
     description=(
         "Sentiment regression on CMU-MOSI as published by MMSA (pre-extracted features, "
         "`sdme import mmsa --name mosi`), on MMSA's splits: predict the clip's `score` in "
@@ -43,6 +45,8 @@ register_task(Task(
     name="cmu-mosei",
     version=1,
     dataset="mosei",
+    source="mmsa",
+    source_options={"name": "mosei", "path": "PATH/TO/MOSEI/Processed/unaligned_50.pkl"},
     description=(
         "Sentiment regression on CMU-MOSEI as published by MMSA (pre-extracted features, "
         "`sdme import mmsa --name mosei`), on MMSA's splits: predict the clip's `score` in "
@@ -63,6 +67,8 @@ register_task(Task(
     name="ch-sims",
     version=1,
     dataset="chsims",
+    source="mmsa",
+    source_options={"name": "chsims", "path": "PATH/TO/SIMS/Processed/unaligned_39.pkl"},
     description=(
         "Sentiment regression on CH-SIMS as published by MMSA (pre-extracted features, "
         "`sdme import mmsa --name chsims`), on MMSA's splits: predict the clip's `score` in "
@@ -83,6 +89,8 @@ register_task(Task(
     name="ch-sims-v2",
     version=1,
     dataset="chsims2",
+    source="mmsa",
+    source_options={"name": "chsims2", "path": "PATH/TO/sims_unaligned.pkl"},
     description=(
         "Sentiment regression on CH-SIMS v2.0 as published by MMSA (pre-extracted features, "
         "`sdme import mmsa --name chsims2`), on MMSA's splits: predict the clip's `score` in "

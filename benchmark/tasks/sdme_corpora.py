@@ -23,6 +23,7 @@ register_task(Task(
     task_type="discrete",
     metrics=("accuracy", "macro_f1", "weighted_f1"),
     main_score="accuracy",
+    source="sample",
     released_sha256="a51b545acba8ba522ce1ce83c047565d6d1e814ad0cecea4cb849b7382acb7e9",
 ))
 
@@ -44,5 +45,7 @@ register_task(Task(
     metrics=("accuracy", "macro_f1", "weighted_f1"),
     main_score="accuracy",
     dataset_fingerprint="205a41c33827937464683089c643fa864d95c98a527a915158765f438fff4817",
+    source="synth",
+    source_options={"preset": "benchmark"},
     released_sha256="9ea62475d8b2007a2e3cc33193a44eb8fb6667e0aebb4c20a1e18ee31363ded6",
 ))

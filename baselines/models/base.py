@@ -25,11 +25,12 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import torch
 from torch import nn
 
+from baselines.search import SpaceSection
 from sdme.config import ConfigError, from_mapping
 from sdme.registry import Registry
 from sdme.schema import MODALITIES
@@ -117,7 +118,9 @@ class ModelConfigError(ConfigError, TypeError):
 class ModelConfig:
     """Configuration shared by all models; models subclass it to add their own fields.
 
-    ``input_dims`` and ``num_classes`` come from the dataset, never hard-coded.
+    ``input_dims`` and ``num_classes`` come from the dataset, never hard-coded. The class
+    attribute ``search_space`` declares the model's own hyper-parameter ranges, searched by
+    ``benchmark tune`` on top of the shared ones (see :mod:`baselines.search`).
 
     Attributes:
         input_dims: feature size per modality; the modalities the model reads.
@@ -126,6 +129,8 @@ class ModelConfig:
         hidden: model width.
         dropout: dropout probability.
     """
+
+    search_space: ClassVar[SpaceSection] = MappingProxyType({})
 
     input_dims: dict[str, int] = field(default_factory=dict)
     num_classes: int = 7

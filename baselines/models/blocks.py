@@ -35,12 +35,13 @@ import math
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
 
 from baselines.models.base import MODALITIES, Batch, ModelConfig
+from baselines.search import IntRange, SpaceSection
 
 EncoderKind = Literal["gru", "transformer", "mean"]
 ENCODER_KINDS: tuple[str, ...] = typing.get_args(EncoderKind)
@@ -254,6 +255,8 @@ class EncoderConfig(ModelConfig):
         num_layers: GRU / Transformer layers.
         num_heads: attention heads (``encoder="transformer"``; must divide the encoder width).
     """
+
+    search_space: ClassVar[SpaceSection] = {"num_layers": IntRange(1, 2)}
 
     encoder: EncoderKind = "gru"
     num_layers: int = 1

@@ -17,12 +17,14 @@ Registered: ``early_fusion``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from baselines.models.base import Batch, EmotionModel, ModelConfig, ModelOutput, register_model
 from baselines.models.blocks import masked_mean, modality_input, model_modalities
+from baselines.search import IntRange, SpaceSection
 
 # ----------------------------------------------------------------------------- configuration
 
@@ -35,6 +37,8 @@ class EarlyFusionConfig(ModelConfig):
         num_layers: hidden layers of the MLP (each ``hidden`` wide).
         normalize: layer-normalise each modality's pooled vector before concatenation.
     """
+
+    search_space: ClassVar[SpaceSection] = {"num_layers": IntRange(1, 3)}
 
     num_layers: int = 2
     normalize: bool = True

@@ -17,6 +17,7 @@ Registered: ``late_fusion``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -30,6 +31,7 @@ from baselines.models.blocks import (
     model_modalities,
     present_mask,
 )
+from baselines.search import FloatRange, SpaceSection
 
 # ----------------------------------------------------------------------------- configuration
 
@@ -43,6 +45,9 @@ class LateFusionConfig(EncoderConfig):
         unimodal_loss_weight: weight of the per-modality losses on the clip label (0 trains the
             classifiers only through their average).
     """
+
+    search_space: ClassVar[SpaceSection] = {**EncoderConfig.search_space,
+                                            "unimodal_loss_weight": FloatRange(0.0, 2.0)}
 
     unimodal_loss_weight: float = 1.0
 

@@ -27,6 +27,7 @@ Registered: ``lmf``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -34,6 +35,7 @@ from torch import nn
 from baselines.models.base import Batch, EmotionModel, ModelOutput, register_model
 from baselines.models.blocks import model_modalities
 from baselines.models.tfn import ModalitySubNets, SubNetsConfig
+from baselines.search import IntRange, SpaceSection
 
 # ----------------------------------------------------------------------------- configuration
 
@@ -45,6 +47,9 @@ class LMFConfig(SubNetsConfig):
     Attributes:
         rank: rank of the decomposition.
     """
+
+    search_space: ClassVar[SpaceSection] = {**SubNetsConfig.search_space,
+                                            "rank": IntRange(2, 8)}
 
     rank: int = 4
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import combinations
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -53,6 +54,7 @@ from baselines.models.blocks import (
     model_modalities,
     present_mask,
 )
+from baselines.search import FloatRange, SpaceSection
 
 # ----------------------------------------------------------------------------- configuration
 
@@ -70,6 +72,11 @@ class MISAConfig(EncoderConfig):
             CMU-MOSI setting (its MOSEI setting: 0.8, 0.3, 1.0).
         cmd_moments: number of moments CMD matches.
     """
+
+    search_space: ClassVar[SpaceSection] = {
+        **EncoderConfig.search_space, "sim_weight": FloatRange(0.1, 1.0, log=True),
+        "diff_weight": FloatRange(0.03, 0.5, log=True),
+        "recon_weight": FloatRange(0.1, 1.0, log=True)}
 
     fusion_heads: int = 2
     sim_weight: float = 0.3

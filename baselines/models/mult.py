@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
@@ -51,6 +51,7 @@ from baselines.models.blocks import (
     model_modalities,
     sinusoidal_positions,
 )
+from baselines.search import FloatRange, IntRange, SpaceSection
 
 # ----------------------------------------------------------------------------- configuration
 
@@ -72,6 +73,11 @@ class MulTConfig(ModelConfig):
         text_dropout: dropout on the text input features.
         output_dropout: dropout in the residual output block.
     """
+
+    search_space: ClassVar[SpaceSection] = {"dropout": None,  # unused: MulT has its own
+                                            "num_layers": IntRange(1, 4),
+                                            "attn_dropout": FloatRange(0.0, 0.3),
+                                            "embed_dropout": FloatRange(0.0, 0.4)}
 
     num_heads: int = 4
     num_layers: int = 2

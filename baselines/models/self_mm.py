@@ -52,6 +52,7 @@ Registered: ``self_mm``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -65,6 +66,7 @@ from baselines.models.blocks import (
     model_modalities,
     present_mask,
 )
+from baselines.search import Choice, FloatRange, SpaceSection
 
 FUSION = "fusion"
 _EPS = 1e-8
@@ -88,6 +90,10 @@ class SelfMMConfig(EncoderConfig):
         warmup_epochs: epochs during which the generated labels equal the clip label
             (1 in the paper: generation starts with the second epoch).
     """
+
+    search_space: ClassVar[SpaceSection] = {**EncoderConfig.search_space,
+                                            "unimodal_loss_weight": FloatRange(0.2, 2.0),
+                                            "post_fusion_dim": Choice((32, 64, 128))}
 
     post_fusion_dim: int = 64
     post_modality_dim: int = 32

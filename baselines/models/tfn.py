@@ -31,6 +31,7 @@ Registered: ``tfn``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -44,6 +45,7 @@ from baselines.models.blocks import (
     model_modalities,
     sequence_encoder,
 )
+from baselines.search import Choice, SpaceSection
 
 # ----------------------------------------------------------------------------- configuration
 
@@ -61,6 +63,9 @@ class SubNetsConfig(EncoderConfig):
             and go through a :class:`~baselines.models.blocks.SubNet`.
     """
 
+    search_space: ClassVar[SpaceSection] = {**EncoderConfig.search_space,
+                                            "subnet_dim": Choice((8, 16, 32))}
+
     subnet_dim: int = 16
     sequence_modalities: tuple[str, ...] = ("text",)
 
@@ -73,6 +78,9 @@ class TFNConfig(SubNetsConfig):
     Attributes:
         post_fusion_dim: width of the post-fusion layers.
     """
+
+    search_space: ClassVar[SpaceSection] = {**SubNetsConfig.search_space,
+                                            "post_fusion_dim": Choice((16, 32, 64))}
 
     post_fusion_dim: int = 32
 

@@ -26,7 +26,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -522,7 +522,8 @@ def _train_epoch(model: EmotionModel, loader: Iterable[Batch], optimizer: torch.
 
 
 def fit(model: EmotionModel, train_data: object, val_data: object | None,
-        config: TrainConfig | None = None, model_name: str | None = None) -> FitResult:
+        config: TrainConfig | None = None, model_name: str | None = None, *,
+        on_epoch_end: Callable[[Mapping[str, float]], None] | None = None) -> FitResult:
     """Trains ``model`` and leaves the validation-selected weights loaded in it.
 
     Seeds Python, numpy and torch from ``config.seed`` first. For identical runs, seed before
@@ -535,6 +536,9 @@ def fit(model: EmotionModel, train_data: object, val_data: object | None,
         config: training options.
         model_name: registered name, stored in the checkpoint; default ``model.model_name``
             (set by ``baselines.create_model``).
+        on_epoch_end: called with each epoch's history record (validation metrics included)
+            once the epoch is over; an exception it raises ends training and propagates (a
+            tuner's pruning, for instance).
 
     Returns:
         The selected epoch, its score and the per-epoch history.
@@ -589,6 +593,8 @@ def fit(model: EmotionModel, train_data: object, val_data: object | None,
             record["epoch"] = epoch
             record["seconds"] = time.perf_counter() - start
             history.append(record)
+            if on_epoch_end is not None:
+                on_epoch_end(record)
             if improved:
                 best_score, best_epoch, stale = score, epoch, 0
                 if out_dir is not None:

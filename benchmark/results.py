@@ -6,14 +6,19 @@ carrying everything needed to reproduce and to check it)::
     <store>/<model>/<task>.json                 the results (this schema)
     <store>/<model>/<task>.predictions.jsonl    per-clip predictions, one line per (seed, clip)
 
-The document (``schema_version`` 1) records the task (name, version, full definition and its
-sha256), the dataset (name and fingerprint), the metric-spec version, the model (name and
-resolved configs), the seeds, per-seed and aggregate metrics, the deviation-stratified,
+The document (``schema_version`` 2) records the task (name, version, full definition and its
+sha256), the dataset (name and fingerprint), the metric-spec version, the model (name,
+resolved configs and, when ``benchmark tune`` chose the config, the tuning study's summary:
+:class:`Tuning`), the seeds, per-seed and aggregate metrics, the deviation-stratified,
 relevance and robustness reports, the environment, the date, and the predictions file with its
 sha256. :func:`load_results` checks every field's presence and type (there is no jsonschema
 here: the dataclasses below *are* the schema), refuses unknown fields, NaN and infinities, and
 then checks consistency (known metrics in range, seeds matching the per-seed entries, curves the
 length of the noise levels). Every error names the file and the field.
+
+Older files are migrated on load (as MTEB's ``TaskResult`` does): a ``schema_version`` 1 file
+(which predates ``benchmark tune``) is read as version 2 with ``model.tuning`` null, so
+``benchmark submit`` still accepts it and stores it in the current version.
 
 Predictions lines (JSON objects, ``predictions.jsonl``)::
 
@@ -24,7 +29,9 @@ Predictions lines (JSON objects, ``predictions.jsonl``)::
 ``prediction`` is a class index (discrete tasks) or a score (continuous tasks); ``conditions``
 holds the prediction of the same selected model under each robustness condition.
 
-Exporters to the Hugging Face formats are in :mod:`benchmark.export`.
+Exporters to the Hugging Face formats are in :mod:`benchmark.export`. The module is longer than
+most because the dataclasses below *are* the schema and the validator walks them: splitting them
+from it would make two places to change for one field.
 """
 
 from __future__ import annotations
@@ -48,8 +55,8 @@ from sdme.fileio import atomic_write_bytes, atomic_write_text
 from sdme.metrics import check_range
 
 RESULTS_FORMAT = "sdme-benchmark-results"
-SCHEMA_VERSION = 1
-SUPPORTED_SCHEMA_VERSIONS: tuple[int, ...] = (1,)
+SCHEMA_VERSION = 2
+SUPPORTED_SCHEMA_VERSIONS: tuple[int, ...] = (1, 2)
 PREDICTIONS_FORMAT = "jsonl"
 MAX_FILE_BYTES = 50 * 1024 * 1024
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -94,13 +101,66 @@ class DatasetRef:
 
 
 @dataclass
+class Tuning:
+    """How ``benchmark tune`` chose a config: an Optuna study on the validation split only.
+
+    Also the ``tuned`` section of a tuned config file (``benchmark.tune``).
+
+    Attributes:
+        model: the registered model tuned.
+        task: the task key (``name@version``).
+        study: the study's name in its SQLite storage.
+        fingerprint: the development fingerprint (``benchmark.tune.development_fingerprint``:
+            train and validation labels and the dataset's provenance; no test data).
+        metric: the validation metric maximised or minimised (the trainer's ``select_metric``).
+        higher_is_better: its direction.
+        best_value: the best trial's validation score.
+        best_trial: that trial's number.
+        trials: trials run against the budget: complete, pruned or failed (a diverging loss;
+            a trial cut short by an interruption is run again and not counted).
+        pruned: of those, pruned.
+        failed: of those, failed.
+        budget_trials: the trials the command asked for (the same for every model).
+        epochs: maximum epochs per trial (the same for every model).
+        seed: training seed of every trial and seed of the sampler.
+        sampler: the sampler.
+        pruner: the pruner.
+        space: the searched space (``baselines.search.describe_space``).
+        optuna: Optuna's version.
+        created: when the config was written (ISO 8601).
+    """
+
+    model: str
+    task: str
+    study: str
+    fingerprint: str
+    metric: str
+    higher_is_better: bool
+    best_value: float
+    best_trial: int
+    trials: int
+    pruned: int
+    failed: int
+    budget_trials: int
+    epochs: int
+    seed: int
+    sampler: str
+    pruner: str
+    space: dict[str, Any]
+    optuna: str
+    created: str
+
+
+@dataclass
 class ModelRef:
-    """The model: registered name, resolved model config and train config."""
+    """The model: registered name, resolved model config and train config, and the tuning that
+    chose them (None: the defaults or a config given by hand)."""
 
     name: str
     config: dict[str, Any]
     train_config: dict[str, Any]
     num_parameters: int
+    tuning: Tuning | None = None
 
 
 @dataclass
@@ -368,9 +428,22 @@ def results_from_dict(data: Any, source: str | os.PathLike | None = None) -> Res
     if version not in SUPPORTED_SCHEMA_VERSIONS:
         raise ResultsError(src, "schema_version", f"unknown schema version {version}; this "
                            f"toolkit reads {', '.join(map(str, SUPPORTED_SCHEMA_VERSIONS))}")
+    if version == 1:
+        data = _migrate_v1(data, src)
     results = _parse(Results, data, "", src)
     check_consistency(results, src)
     return results
+
+
+def _migrate_v1(data: dict[str, Any], source: str | None) -> dict[str, Any]:
+    """A version 1 document as version 2: ``model.tuning`` null (tuning came with version 2)."""
+    model = data.get("model")
+    if not isinstance(model, dict):
+        return data  # the parser reports it
+    if "tuning" in model:
+        raise ResultsError(source, "model", "unknown field(s) ['tuning'] in a schema version 1 "
+                           "file")
+    return {**data, "schema_version": 2, "model": {**model, "tuning": None}}
 
 
 def check_consistency(results: Results, source: str | None = None) -> None:
@@ -389,9 +462,24 @@ def check_consistency(results: Results, source: str | None = None) -> None:
         datetime.fromisoformat(results.created)
     except ValueError:
         fail("created", f"{results.created!r} is not an ISO-8601 date")
-    for where, digest in (("task.definition_sha256", results.task.definition_sha256),
-                          ("dataset.fingerprint", results.dataset.fingerprint),
-                          ("predictions.sha256", results.predictions.sha256)):
+    digests = [("task.definition_sha256", results.task.definition_sha256),
+               ("dataset.fingerprint", results.dataset.fingerprint),
+               ("predictions.sha256", results.predictions.sha256)]
+    tuning = results.model.tuning
+    if tuning is not None:
+        digests.append(("model.tuning.fingerprint", tuning.fingerprint))
+        if tuning.model != results.model.name:
+            fail("model.tuning.model", f"{tuning.model!r} is not the model {results.model.name!r}")
+        key = f"{results.task.name}@{results.task.version}"
+        if tuning.task != key:
+            fail("model.tuning.task", f"{tuning.task!r} is not the task {key!r}")
+        if (min(tuning.pruned, tuning.failed, tuning.epochs - 1, tuning.budget_trials - 1) < 0
+                or tuning.pruned + tuning.failed >= tuning.trials):
+            fail("model.tuning", f"trials={tuning.trials}, pruned={tuning.pruned}, "
+                 f"failed={tuning.failed}, budget_trials={tuning.budget_trials}, "
+                 f"epochs={tuning.epochs}: counts must be non-negative, budget and epochs at "
+                 "least 1, and at least one trial complete")
+    for where, digest in digests:
         if not _SHA256.match(digest):
             fail(where, f"{digest!r} is not a sha256 hex digest")
     if results.predictions.format != PREDICTIONS_FORMAT:
@@ -601,6 +689,6 @@ def predictions_name(task: str) -> str:
 __all__ = ["AggregateReport", "DatasetRef", "Environment", "MAX_FILE_BYTES", "ModelRef",
            "PredictionsRef", "ProtocolInfo", "RESULTS_FORMAT", "Results", "ResultsError",
            "Robustness", "RobustnessAggregate", "SCHEMA_VERSION", "SeedResult", "Selection",
-           "Stratified", "StratifiedAggregate", "Stratum", "TaskRef", "load_results",
+           "Stratified", "StratifiedAggregate", "Stratum", "TaskRef", "Tuning", "load_results",
            "predictions_bytes", "predictions_name", "read_json_file", "read_predictions",
            "results_from_dict", "results_path", "save_results", "write_predictions"]

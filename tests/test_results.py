@@ -102,8 +102,47 @@ def test_nan_and_infinity_are_refused(document, tmp_path):
 
 
 def test_unknown_schema_version(document):
-    document["schema_version"] = 2
-    assert "schema_version: unknown schema version 2; this toolkit reads 1" in _error(document)
+    document["schema_version"] = 3
+    assert "schema_version: unknown schema version 3; this toolkit reads 1, 2" in _error(
+        document)
+
+
+def test_version_1_files_are_migrated(document):
+    """Version 1 predates `benchmark tune`: read as version 2 with no tuning record."""
+    assert document["schema_version"] == 2 and document["model"]["tuning"] is None
+    old = copy.deepcopy(document)
+    old["schema_version"] = 1
+    del old["model"]["tuning"]
+    loaded = results_from_dict(old, "old.json")
+    assert loaded.schema_version == 2 and loaded.model.tuning is None
+    assert loaded.to_dict() == results_from_dict(document).to_dict()
+    old["model"]["tuning"] = None
+    assert "model: unknown field(s) ['tuning'] in a schema version 1 file" in _error(old)
+
+
+def _tuning() -> dict:
+    return {"model": "toy", "task": "sdme-sample-discrete@1", "study": "toy@sdme-sample-discrete@1",
+            "fingerprint": "a" * 64, "metric": "accuracy", "higher_is_better": True,
+            "best_value": 0.5, "best_trial": 3, "trials": 4, "pruned": 1, "failed": 0,
+            "budget_trials": 4, "epochs": 2, "seed": 0, "sampler": "TPESampler",
+            "pruner": "none", "space": {"train": {"lr": {"type": "float", "low": 0.0001,
+                                                         "high": 0.003, "log": True}}},
+            "optuna": "5.0.0", "created": "2026-01-01T00:00:00+00:00"}
+
+
+def test_tuning_record_is_checked(document):
+    document["model"]["tuning"] = _tuning()
+    assert results_from_dict(document).model.tuning.best_trial == 3
+    for change, message in (({"fingerprint": "abc"}, "model.tuning.fingerprint: 'abc' is not"),
+                            ({"model": "mren"}, "model.tuning.model: 'mren' is not the model"),
+                            ({"task": "x@1"}, "model.tuning.task: 'x@1' is not the task"),
+                            ({"pruned": 4}, "at least one trial complete"),
+                            ({"epochs": 0}, "budget and epochs at least 1"),
+                            ({"best_value": "0.5"}, "model.tuning.best_value: expected a number")):
+        document["model"]["tuning"] = {**_tuning(), **change}
+        assert message in _error(document), change
+    document["model"]["tuning"] = {**_tuning(), "extra": 1}
+    assert "model.tuning: unknown field(s) ['extra']" in _error(document)
 
 
 def test_not_a_results_file(document):

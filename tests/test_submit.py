@@ -181,6 +181,19 @@ def test_refuses_malformed_json(sub, data_dir):
     _refused(sub, data_dir, "malformed JSON")
 
 
+def test_accepts_a_version_1_file_and_stores_it_as_version_2(sub, data_dir):
+    def downgrade(document):
+        document["schema_version"] = 1
+        del document["model"]["tuning"]
+
+    results, _, store = sub
+    _edit(results, downgrade)
+    accepted = submit(results, data_dir=data_dir, store=store)
+    stored = json.loads(accepted.results_path.read_text())
+    assert stored["schema_version"] == 2 and stored["model"]["tuning"] is None
+    check_submission(accepted.results_path, data_dir=data_dir)
+
+
 def test_refuses_missing_field(sub, data_dir):
     _edit(sub[0], lambda d: d["environment"].pop("torch"))
     _refused(sub, data_dir, "environment.torch: missing required field")

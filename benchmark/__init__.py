@@ -10,16 +10,18 @@
 * ``benchmark.robustness`` — the robustness conditions applied to test inputs.
 * ``benchmark.protocol`` — the run: seeds, validation-only selection, one test evaluation per
   seed, writing the results.
+* ``benchmark.tune`` — hyper-parameter search on the validation split, one budget for every
+  model (Optuna), saving the config ``run`` then uses.
 * ``benchmark.results`` — the versioned, strictly validated results-file schema.
 * ``benchmark.export`` — results to the Hugging Face ``.eval_results`` and model-index formats.
 * ``benchmark.submit`` — re-computes a results file from its predictions before accepting it.
 * ``benchmark.leaderboard`` — Markdown and static HTML with plots (and the run summary).
 
-Command line: ``python -m benchmark list|run|submit|leaderboard|export``. Importing this
+Command line: ``python -m benchmark list|tune|run|submit|leaderboard|export``. Importing this
 package loads nothing heavy; ``benchmark`` imports ``sdme`` and ``baselines``, never the reverse.
 """
 
 from __future__ import annotations
 
 __all__ = ["export", "leaderboard", "metrics", "protocol", "results", "robustness", "scoring",
-           "submit", "tasks"]
+           "submit", "tasks", "tune"]

@@ -1,6 +1,7 @@
 """``python -m benchmark``: thin click wrappers over the benchmark's library functions.
 
     python -m benchmark list                          # tasks and models
+    python -m benchmark tune --model mren --trials 20 # search on validation; run then uses it
     python -m benchmark run --model mren              # the standard protocol on the default task
     python -m benchmark submit RESULTS.json           # re-check and accept into the leaderboard
     python -m benchmark leaderboard                   # Markdown + static HTML with plots
@@ -71,10 +72,17 @@ def list_command() -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=DATA_DIR_HELP)
 @click.option("--dataset", type=click.Path(file_okay=False, exists=True), default=None,
               help=DATASET_HELP)
+@click.option("--no-tuned", is_flag=True,
+              help="Ignore the config `benchmark tune` wrote for this model and task.")
 def run_command(model_name: str, task_name: str | None, seeds: str | None, device: str | None,
                 config_path: str | None, epochs: int | None, out_dir: str | None,
-                data_dir: str | None, dataset: str | None) -> None:
-    """Train and score MODEL with the standard protocol; write its results file."""
+                data_dir: str | None, dataset: str | None, no_tuned: bool) -> None:
+    """Train and score MODEL with the standard protocol; write its results file.
+
+    The config is, in this order: --config; else the one `benchmark tune` chose for MODEL and
+    the task (<data_dir>/tuned/<task>/<model>.yaml) unless --no-tuned; else the defaults.
+    --epochs overrides any of them.
+    """
     from benchmark.leaderboard import results_summary
     from benchmark.protocol import DEFAULT_SEEDS, load_run_config, run_benchmark
     from benchmark.scoring import ProtocolError
@@ -86,17 +94,68 @@ def run_command(model_name: str, task_name: str | None, seeds: str | None, devic
         _fail(str(exc))
     if epochs is not None:
         config["train"]["epochs"] = epochs
+    if config_path is not None:
+        click.echo(f"config file: {config_path}", err=True)
     try:
         output = run_benchmark(model_name, task_name or DEFAULT_TASK,
                                seeds=_parse_seeds(seeds) or DEFAULT_SEEDS, device=device,
                                config=config, out_dir=out_dir, data_dir=data_dir,
-                               dataset=dataset, log=lambda m: click.echo(m, err=True))
+                               dataset=dataset, tuned=config_path is None and not no_tuned,
+                               log=lambda m: click.echo(m, err=True))
     except (FileNotFoundError, ProtocolError, TaskError, ValueError, KeyError,
             TypeError) as exc:
         _fail(str(exc) if not isinstance(exc, KeyError) else str(exc.args[0]))
     click.echo(results_summary(output.results))
     click.echo(f"results: {output.results_path}")
     click.echo(f"predictions: {output.predictions_path}")
+
+
+@main.command("tune")
+@click.option("--model", "model_name", required=True, help="Registered model name.")
+@click.option("--task", "task_name", default=None, help="Task name or NAME@VERSION.")
+@click.option("--trials", type=click.IntRange(min=1), default=None,
+              help="The budget: trials in the study, the same for every model (default 20).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Maximum epochs per trial (default: the config's train.epochs, else the "
+                   "trainer's 30).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Training seed of every trial and the sampler's seed.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Seconds after which no new trial starts (run again to resume).")
+@click.option("--pruner", type=click.Choice(["median", "none"]), default="median",
+              show_default=True, help="Stop unpromising trials early on validation.")
+@click.option("--device", default=None,
+              help="auto, cpu, cuda, cuda:N (default: the config's train.device, else auto).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True),
+              default=None, help="YAML with fixed 'train' and 'model' options (not searched).")
+@click.option("--restart", is_flag=True, help="Delete the stored study and start over.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Tuned-config store (default: <data_dir>/tuned, where `run` looks).")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=DATA_DIR_HELP)
+@click.option("--dataset", type=click.Path(file_okay=False, exists=True), default=None,
+              help=DATASET_HELP)
+def tune_command(model_name: str, task_name: str | None, trials: int | None,
+                 epochs: int | None, seed: int, timeout: float | None, pruner: str,
+                 device: str | None, config_path: str | None, restart: bool,
+                 out_dir: str | None, data_dir: str | None, dataset: str | None) -> None:
+    """Search MODEL's hyper-parameters on the validation split (Optuna, same budget for every
+    model; the test split is never read) and save the best config for `run`."""
+    from benchmark.protocol import load_run_config
+    from benchmark.scoring import ProtocolError
+    from benchmark.tasks import DEFAULT_TASK, TaskError
+    from benchmark.tune import DEFAULT_TRIALS, tune
+
+    try:
+        config = load_run_config(config_path)
+        output = tune(model_name, task_name or DEFAULT_TASK, trials=trials or DEFAULT_TRIALS,
+                      epochs=epochs, seed=seed, timeout=timeout, device=device, config=config,
+                      pruner=pruner, restart=restart, data_dir=data_dir, dataset=dataset,
+                      out_dir=out_dir, log=lambda m: click.echo(m, err=True))
+    except (FileNotFoundError, ProtocolError, TaskError, ValueError, KeyError,
+            TypeError) as exc:
+        _fail(str(exc) if not isinstance(exc, KeyError) else str(exc.args[0]))
+    click.echo(f"tuned config: {output.config_path}")
+    click.echo(f"study: {output.study_path}")
 
 
 @main.command("submit")

@@ -21,6 +21,11 @@ Every number in a results file is then computed from the per-clip predictions al
 ``benchmark.scoring.score_predictions`` — the same function ``benchmark submit`` runs to
 re-check a file — and :func:`write_results` writes the predictions and the results file.
 
+The run config is the defaults, or a config file given by hand (``--config``), or else the
+config ``benchmark tune`` chose for this model and task on the validation split
+(``<data_dir>/tuned/<task>/<model>.yaml``, :mod:`benchmark.tune`), which the run checks was
+made on this dataset and records, with the study's summary, in the results file.
+
 This module holds the run: the run config (``sdme.config.read_yaml_mapping``), the environment
 record, the streamed training inputs, the test guard, the loop and the writing.
 """
@@ -53,6 +58,7 @@ from benchmark.results import (
     Results,
     Selection,
     TaskRef,
+    Tuning,
     predictions_name,
     results_path,
     save_results,
@@ -69,10 +75,12 @@ from benchmark.scoring import (
     score_predictions,
 )
 from benchmark.tasks import DEFAULT_TASK, Task, get_task
-from sdme.config import read_yaml_mapping
+from sdme.config import ConfigError, from_mapping, read_yaml_mapping
 
 DEFAULT_SEEDS: tuple[int, ...] = (0, 1, 2, 3, 4)
 RUN_CONFIG_SECTIONS: tuple[str, ...] = ("train", "model")
+#: The section a tuned config adds (the study's summary, :class:`benchmark.results.Tuning`).
+TUNED_SECTION = "tuned"
 
 
 # ----------------------------------------------------------------------------- the test guard
@@ -124,20 +132,42 @@ class RunOutput:
     predictions_path: Path
 
 
-def load_run_config(path: str | os.PathLike | None) -> dict[str, dict[str, Any]]:
+def load_run_config(path: str | os.PathLike | None) -> dict[str, Any]:
     """Reads a run config YAML: ``{train: {TrainConfig overrides}, model: {model overrides}}``.
 
     Both sections are optional; the options in them are checked where they are used
-    (``baselines.train`` for ``train``, the model's config class for ``model``).
+    (``baselines.train`` for ``train``, the model's config class for ``model``). A config
+    written by ``benchmark tune`` also has a ``tuned`` section, returned as a
+    :class:`~benchmark.results.Tuning` (absent from the result otherwise).
 
     Raises:
-        sdme.config.ConfigError: unreadable, not a mapping, a section other than ``train`` and
-            ``model``, or a section that is not a mapping (the message names the file).
+        sdme.config.ConfigError: unreadable, not a mapping, a section other than ``train``,
+            ``model`` and ``tuned``, a section that is not a mapping, or a malformed ``tuned``
+            section (the message names the file).
     """
     if path is None:
         return {key: {} for key in RUN_CONFIG_SECTIONS}
-    loaded = read_yaml_mapping(path, sections=RUN_CONFIG_SECTIONS)
-    return {key: dict(loaded[key]) for key in RUN_CONFIG_SECTIONS}
+    loaded = read_yaml_mapping(path, sections=(*RUN_CONFIG_SECTIONS, TUNED_SECTION))
+    config: dict[str, Any] = {key: dict(loaded[key]) for key in RUN_CONFIG_SECTIONS}
+    if loaded[TUNED_SECTION]:
+        config[TUNED_SECTION] = from_mapping(Tuning, loaded[TUNED_SECTION],
+                                             what="section 'tuned'", source=path)
+    return config
+
+
+def check_run_config(config: Mapping[str, Mapping[str, Any]]) -> None:
+    """Refuses overrides of what the protocol sets (the seed, where checkpoints go) and of
+    what comes from the dataset and task (input sizes, class count, task type).
+
+    Raises:
+        ProtocolError: naming the option.
+    """
+    for key in ("seed", "out_dir"):
+        if key in config.get("train", {}):
+            raise ProtocolError(f"train.{key} is set by the protocol and cannot be overridden")
+    for key in ("input_dims", "num_classes", "task"):
+        if key in config.get("model", {}):
+            raise ProtocolError(f"model.{key} comes from the dataset and task; remove it")
 
 
 def environment(device: str) -> Environment:
@@ -172,6 +202,27 @@ def input_columns(available: Sequence[str], task: Task, with_targets: bool) -> l
     if missing:
         raise ProtocolError(f"the dataset lacks column(s) {missing}")
     return columns
+
+
+def split_columns(folder: str | os.PathLike, split: str) -> list[str]:
+    """The column names of one split, read from its first parquet shard's schema (the split's
+    rows are not read)."""
+    import pyarrow.parquet as pq
+
+    files = read_build_info(folder).data_files.get(split)
+    if not files:
+        raise ProtocolError(f"{folder}: no {split!r} split")
+    return list(pq.read_schema(Path(folder) / files[0]).names)
+
+
+def training_rows(folder: str | os.PathLike, task: Task, split: str, *, seed: int = 0,
+                  shuffle: bool = True) -> StreamedRows:
+    """What ``fit`` reads of a train or validation split: its :func:`input_columns` (targets
+    included), streamed (:class:`StreamedRows`). ``benchmark run`` and ``benchmark tune`` both
+    train on these, so a tuned config was chosen on the inputs the run trains with.
+    """
+    columns = input_columns(split_columns(folder, split), task, with_targets=True)
+    return StreamedRows(folder, task, split, columns, seed=seed, shuffle=shuffle)
 
 
 def _input_columns(split: Any, task: Task, with_targets: bool) -> Any:
@@ -259,10 +310,11 @@ def _predictions_for_seed(task: Task, model: Any, test: Any, scales: Mapping[str
 
 def run_benchmark(model_name: str, task: str | Task = DEFAULT_TASK, *,
                   seeds: Sequence[int] = DEFAULT_SEEDS, device: str | None = None,
-                  config: Mapping[str, Mapping[str, Any]] | None = None,
+                  config: Mapping[str, Any] | None = None,
                   out_dir: str | os.PathLike | None = None,
                   data_dir: str | os.PathLike | None = None,
                   dataset: str | os.PathLike | None = None,
+                  tuned: bool = True,
                   log: Callable[[str], None] | None = None) -> RunOutput:
     """Runs the standard protocol for one model on one task and writes its results.
 
@@ -272,11 +324,15 @@ def run_benchmark(model_name: str, task: str | Task = DEFAULT_TASK, *,
         seeds: the seeds (default: the protocol's five).
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...; None: the run config's ``train.device``,
             else ``"auto"``.
-        config: ``{"train": {...}, "model": {...}}`` overrides (see :func:`load_run_config`).
+        config: ``{"train": {...}, "model": {...}}`` overrides (see :func:`load_run_config`);
+            with a ``tuned`` section (a tuned config given as such), it is checked and recorded
+            as the tuned config found in the store is.
         out_dir: the results store (default ``<data_dir>/results``).
         data_dir: the SDME data folder.
         dataset: a built dataset folder to use instead of the task's dataset by name (its
             fingerprint must still match a pinned task).
+        tuned: use the config ``benchmark tune`` wrote for this model and task, if there is one
+            and ``config`` has no ``tuned`` section; ``config`` overrides its values.
         log: progress messages (default: none).
 
     Returns:
@@ -284,10 +340,12 @@ def run_benchmark(model_name: str, task: str | Task = DEFAULT_TASK, *,
 
     Raises:
         FileNotFoundError: the dataset is not built (the message says how to build it).
-        ProtocolError, ValueError, KeyError: bad task, model, config or data.
+        ProtocolError, ValueError, KeyError: bad task, model, config or data; a tuned config
+            made for another model, task or dataset.
     """
     import baselines
     from baselines.train import fit, make_config, seed_everything
+    from benchmark.tune import tuned_run_config, verify_tuning
     from sdme import paths
     from sdme.device import resolve_device
     from sdme.loading import ParquetRows, feature_dims, load_dataset, taxonomy
@@ -299,14 +357,15 @@ def run_benchmark(model_name: str, task: str | Task = DEFAULT_TASK, *,
         raise ProtocolError(f"seeds must be distinct non-negative integers, got {seeds}")
     if model_name not in baselines.list_models():
         baselines.create_model(model_name)  # raises the registry's close-match error
-    config = {"train": dict((config or {}).get("train", {})),
-              "model": dict((config or {}).get("model", {}))}
-    for key in ("seed", "out_dir"):
-        if key in config["train"]:
-            raise ProtocolError(f"train.{key} is set by the protocol and cannot be overridden")
-    for key in ("input_dims", "num_classes", "task"):
-        if key in config["model"]:
-            raise ProtocolError(f"model.{key} comes from the dataset and task; remove it")
+    tuning_path, config = tuned_run_config(model_name, task, config, data_dir, use=tuned)
+    tuning = config.get(TUNED_SECTION)
+    if tuning is not None and not isinstance(tuning, Tuning):
+        try:
+            tuning = from_mapping(Tuning, tuning, what="section 'tuned'")
+        except ConfigError as exc:
+            raise ProtocolError(f"the run config's {exc}") from None
+    config = {"train": dict(config.get("train", {})), "model": dict(config.get("model", {}))}
+    check_run_config(config)
 
     device = device or str(config["train"].pop("device", None) or "auto")
 
@@ -324,6 +383,8 @@ def run_benchmark(model_name: str, task: str | Task = DEFAULT_TASK, *,
     if task.dataset_fingerprint is not None and fingerprint != task.dataset_fingerprint:
         raise ProtocolError(f"{folder}: dataset fingerprint {fingerprint[:12]} differs from the "
                             f"one task {task.key} pins ({task.dataset_fingerprint[:12]})")
+    if tuning is not None:
+        verify_tuning(tuning, model_name, task, folder, tuning_path)
     all_dims = feature_dims(data)
     dims = {m: all_dims[m] for m in task.modalities}
     model_options: dict[str, Any] = {"input_dims": dims, "task": task.task_type,
@@ -331,10 +392,7 @@ def run_benchmark(model_name: str, task: str | Task = DEFAULT_TASK, *,
     if class_names is not None:
         model_options["num_classes"] = len(class_names)
 
-    train_columns = input_columns(data[task.train_split].column_names, task, with_targets=True)
-    validation = StreamedRows(folder, task, task.validation_split,
-                              input_columns(data[task.validation_split].column_names, task,
-                                            with_targets=True), shuffle=False)
+    validation = training_rows(folder, task, task.validation_split, shuffle=False)
     sealed = SealedSplit(_input_columns(data[task.test_split], task, with_targets=False))
     scales = feature_scales(
         ParquetRows(folder, task.train_split, shuffle=False,
@@ -343,6 +401,7 @@ def run_benchmark(model_name: str, task: str | Task = DEFAULT_TASK, *,
     resolved_device = str(resolve_device(device))
     say(f"{task.key}: {model_name} on {folder} ({n_train} train, {len(validation)} "
         f"validation, {len(reference.ids)} test clips), seeds {seeds}, device {resolved_device}")
+    say(_describe_config(tuning, tuning_path, config))
 
     records: dict[int, dict[str, PredictionRecord]] = {}
     selections: dict[int, Selection] = {}
@@ -352,7 +411,7 @@ def run_benchmark(model_name: str, task: str | Task = DEFAULT_TASK, *,
         seed_everything(seed)
         model = baselines.create_model(model_name, **model_options)
         train_cfg = make_config(config["train"], seed=seed, device=device)
-        train = StreamedRows(folder, task, task.train_split, train_columns, seed=seed)
+        train = training_rows(folder, task, task.train_split, seed=seed)
         result = fit(model, train, validation, train_cfg, model_name=model_name)
         test = sealed.open(seed, result)
         records[seed] = _predictions_for_seed(task, model, test, scales, seed, train_cfg)
@@ -375,9 +434,24 @@ def run_benchmark(model_name: str, task: str | Task = DEFAULT_TASK, *,
         task, reference, records, seeds, store=store, selections=selections,
         dataset=describe_dataset(task, fingerprint, {s: len(data[s]) for s in data}, build_info),
         model=ModelRef(name=model_name, config=_jsonable(model_config),
-                       train_config=_jsonable(train_config), num_parameters=num_parameters),
+                       train_config=_jsonable(train_config), num_parameters=num_parameters,
+                       tuning=tuning),
         protocol=ProtocolInfo(noise_scale=scales, conditions=robustness_conditions(task)),
         env=environment(resolved_device))
+
+
+def _describe_config(tuning: Tuning | None, path: Path | None,
+                     config: Mapping[str, Mapping[str, Any]]) -> str:
+    """One line saying which config the run uses."""
+    given = {k: dict(v) for k, v in config.items() if v}
+    if tuning is None:
+        return f"config: overrides {given}" if given else "config: defaults"
+    where = f" ({path})" if path is not None else ""
+    partial = "" if tuning.trials >= tuning.budget_trials else (
+        f"; tuning incomplete: {tuning.trials} of {tuning.budget_trials} trials")
+    return (f"config: tuned by `benchmark tune`{where}: best of {tuning.trials} trials "
+            f"({tuning.epochs} epochs each), validation {tuning.metric} "
+            f"{tuning.best_value:.4f}{partial}; values {given}")
 
 
 def describe_dataset(task: Task, fingerprint: str, splits: Mapping[str, int],
@@ -423,6 +497,7 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-__all__ = ["DEFAULT_SEEDS", "RUN_CONFIG_SECTIONS", "RunOutput", "SealedSplit", "StreamedRows",
-           "describe_dataset", "environment", "input_columns", "load_run_config",
-           "run_benchmark", "write_results"]
+__all__ = ["DEFAULT_SEEDS", "RUN_CONFIG_SECTIONS", "TUNED_SECTION", "RunOutput", "SealedSplit",
+           "StreamedRows", "check_run_config", "describe_dataset", "environment",
+           "input_columns", "load_run_config", "run_benchmark", "split_columns",
+           "training_rows", "write_results"]

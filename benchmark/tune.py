@@ -33,7 +33,10 @@ A tuned config is bound to its dataset by the *development fingerprint*
 and the provenance of the corpus and each extractor — the dataset fingerprint's recipe, on the
 splits ``tune`` may read). ``run`` refuses a tuned config whose fingerprint differs from the
 dataset it runs on — it was chosen on other data, and silently falling back to the defaults
-would misreport what was compared — and says how to re-tune or pass ``--no-tuned``. A resumed
+would misreport what was compared — and says how to re-tune or pass ``--no-tuned``. (A task's
+pinned dataset fingerprint covers the test labels, so ``run`` checks it, not ``tune``.) Since
+every study seeds trial k the same way, models tuned with the same ``--seed`` are tried at the
+same points of the shared ranges in their startup trials. A resumed
 study must have the same fingerprint, epochs, seed, metric, pruner, space and fixed options
 (``--restart`` starts it over).
 """

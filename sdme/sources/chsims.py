@@ -104,7 +104,7 @@ class CHSIMSOptions:
 
 
 def _dataset_name(options: Mapping[str, Any]) -> str:
-    """``<corpus>-raw``: ``chsims-raw`` or ``chsims2-raw``."""
+    """<corpus>-raw (chsims-raw or chsims2-raw)."""
     return f"{options.get('corpus', 'chsims')}-raw"
 
 

@@ -504,7 +504,7 @@ class FeaturesOptions:
 
 
 def _dataset_name(options: Mapping[str, Any]) -> str:
-    """``--name``, else the features folder's name."""
+    """The features folder's name (or --name)."""
     return str(options.get("name") or Path(options["path"]).expanduser().resolve().name)
 
 

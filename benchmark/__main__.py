@@ -208,8 +208,9 @@ def eval_yaml_command(dataset: str, out_dir: str | None, name: str | None,
     click.echo(str(target))
     if document["evaluation_framework"] == EVAL_FRAMEWORK:
         click.echo(f"note: evaluation_framework {EVAL_FRAMEWORK!r} is not (yet) in Hugging "
-                   f"Face's list of frameworks ({EVAL_FRAMEWORKS_URL}); the Hub refuses the file "
-                   "at push time until it is added there", err=True)
+                   f"Face's list of frameworks ({EVAL_FRAMEWORKS_URL}); the Hub validates the "
+                   "file at push time: expect it refused until 'sdme' is added there",
+                   err=True)
 
 
 if __name__ == "__main__":

@@ -20,9 +20,10 @@ naming the dataset and one of its task ids.
 (huggingface/huggingface.js ``packages/tasks/src/eval.ts``, ``EVALUATION_FRAMEWORKS``; read at
 commit 0589d130abd3: exgentic, inspect-ai, math-arena, mteb, olmocr-bench, harbor, ...). None of
 those produced SDME's numbers, so we write :data:`EVAL_FRAMEWORK` = ``sdme``, which is **not in
-that list**: the Hub validates ``eval.yaml`` at push time and will refuse it until ``sdme`` is
-added there (the docs invite a pull request to that file). Borrowing another framework's id
-would claim results it did not compute; ``--framework`` writes another value when one applies.
+that list**. The Hub validates ``eval.yaml`` at push time, so expect it to refuse the file until
+``sdme`` is added there (the docs invite a pull request to that file; we could not try a
+push). Borrowing another framework's id would claim results it did not compute;
+``--framework`` writes another value when one applies.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@
     python -m benchmark submit RESULTS.json           # re-check and accept into the leaderboard
     python -m benchmark leaderboard                   # Markdown + static HTML with plots
     python -m benchmark export RESULTS.json           # Hugging Face .eval_results YAML
+    python -m benchmark eval-yaml DATASET             # the benchmark dataset's eval.yaml
 """
 
 from __future__ import annotations
@@ -234,6 +235,41 @@ def export_command(results_file: str, dataset_id: str | None, fmt: str,
         document = to_model_index(results, dataset_id)
     atomic_write_text(target, yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
     click.echo(str(target))
+
+
+@main.command("eval-yaml")
+@click.argument("dataset")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Folder to write eval.yaml into (default: the built dataset's folder, the "
+                   "one to upload as the benchmark dataset repo).")
+@click.option("--name", default=None, help="Display name (default: SDME benchmark: DATASET).")
+@click.option("--framework", default=None,
+              help="evaluation_framework value (default: sdme; see below).")
+@click.option("--data-dir", type=click.Path(file_okay=False), help=DATA_DIR_HELP)
+def eval_yaml_command(dataset: str, out_dir: str | None, name: str | None,
+                      framework: str | None, data_dir: str | None) -> None:
+    """Write the Hub benchmark file eval.yaml for the built dataset DATASET: one task per
+    registered task on it (the task_id of `export`'s .eval_results entries)."""
+    import yaml
+
+    from benchmark.export import EVAL_FRAMEWORK, EVAL_FRAMEWORKS_URL, to_eval_yaml
+    from sdme import paths
+    from sdme.fileio import atomic_write_text
+
+    try:
+        document = to_eval_yaml(dataset, name=name, framework=framework or EVAL_FRAMEWORK)
+    except ValueError as exc:
+        _fail(str(exc))
+    folder = Path(out_dir) if out_dir else paths.built_dir(dataset, data_dir)
+    target = folder / "eval.yaml"
+    atomic_write_text(target, yaml.safe_dump(document, sort_keys=False, allow_unicode=True,
+                                             width=100))
+    click.echo(str(target))
+    if document["evaluation_framework"] == EVAL_FRAMEWORK:
+        click.echo(f"note: evaluation_framework {EVAL_FRAMEWORK!r} is not (yet) in Hugging "
+                   f"Face's list of frameworks ({EVAL_FRAMEWORKS_URL}); the Hub validates the "
+                   "file at push time: expect it refused until 'sdme' is added there",
+                   err=True)
 
 
 if __name__ == "__main__":

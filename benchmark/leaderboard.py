@@ -6,7 +6,8 @@ per task:
 * the main table: mean ± 95% CI half-width (``benchmark.metrics.aggregate``) of the main score
   and every other metric of the task, the relevance AUROC, the number of seeds and the dataset
   fingerprint, ranked by the main score;
-* accuracy stratified by deviation level and by the set of deviating modalities;
+* accuracy on aligned clips (deviation 0) vs conflicting ones (deviation >= 1), then stratified
+  by deviation level and by the set of deviating modalities;
 * robustness: the clean score, the score with each modality dropped, relative robustness of
   each noise curve and effective robustness against the task's reference model
   (``Task.reference_model``, late fusion by default, as in MultiBench) when the store has it;
@@ -37,6 +38,7 @@ from sdme.fileio import atomic_write_bytes, atomic_write_text
 from sdme.metrics import METRICS, metric_info
 
 PLOTS_DIR = "plots"
+AGREEMENT_TITLE = "Accuracy on aligned vs conflicting clips (deviation 0 vs >= 1)"
 
 
 @dataclass
@@ -134,6 +136,7 @@ class Tables:
     """The header and rows of each table of a task board (shared by Markdown and HTML)."""
 
     main: tuple[list[str], list[list[str]]]
+    agreement: tuple[list[str], list[list[str]]] | None
     deviation: tuple[list[str], list[list[str]]] | None
     deviating: tuple[list[str], list[list[str]]] | None
     robustness: tuple[list[str], list[list[str]]]
@@ -174,6 +177,7 @@ def build_tables(board: TaskBoard) -> Tables:
                 for k in keys)])
         return header, rows
 
+    agreement = strat("by_agreement", "")
     deviation = strat("by_deviation", "deviation ")
     deviating = strat("by_deviating_modalities", "")
 
@@ -206,8 +210,8 @@ def build_tables(board: TaskBoard) -> Tables:
         note = (f"ER: effective robustness against `{reference_name}` (MultiBench): mean over "
                 "noise levels > 0 of the model's score minus the reference's score shifted to "
                 "the model's clean score, from mean-over-seed curves.")
-    return Tables(main=(main_header, main_rows), deviation=deviation, deviating=deviating,
-                  robustness=(header, rows), reference_note=note)
+    return Tables(main=(main_header, main_rows), agreement=agreement, deviation=deviation,
+                  deviating=deviating, robustness=(header, rows), reference_note=note)
 
 
 # ----------------------------------------------------------------------------- plots
@@ -330,6 +334,8 @@ def _intro(board: TaskBoard) -> list[str]:
 def _markdown_tables(tables: Tables) -> list[str]:
     """The tables of a task board as Markdown lines, each under its heading."""
     out = [_md_table(*tables.main), ""]
+    if tables.agreement:
+        out += [f"### {AGREEMENT_TITLE}", "", _md_table(*tables.agreement), ""]
     if tables.deviation:
         out += ["### Accuracy by deviation level", "", _md_table(*tables.deviation), ""]
     if tables.deviating:
@@ -404,6 +410,9 @@ def render_html(boards: Sequence[TaskBoard],
         parts += [f'<section id="{task_id}"><h2>{task_id}</h2>',
                   *(f"<p>{_html_text(line)}</p>" for line in _intro(board)),
                   _html_table(*tables.main, css="main")]
+        if tables.agreement:
+            parts += [f"<h3>{html.escape(AGREEMENT_TITLE)}</h3>",
+                      _html_table(*tables.agreement, css="agreement")]
         if tables.deviation:
             parts += ["<h3>Accuracy by deviation level</h3>",
                       _html_table(*tables.deviation, css="deviation")]

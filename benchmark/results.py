@@ -7,11 +7,12 @@ carrying everything needed to reproduce and to check it)::
     <store>/<model>/<task>.predictions.jsonl    per-clip predictions, one line per (seed, clip)
 
 The document (``schema_version`` 2) records the task (name, version, full definition and its
-sha256), the dataset (name and fingerprint), the metric-spec version, the model (name,
+ sha256), the dataset (name and fingerprint), the metric-spec version, the model (name,
 resolved configs and, when ``benchmark tune`` chose the config, the tuning study's summary:
-:class:`Tuning`), the seeds, per-seed and aggregate metrics, the deviation-stratified,
-relevance and robustness reports, the environment, the date, and the predictions file with its
-sha256. :func:`load_results` checks every field's presence and type (there is no jsonschema
+:class:`Tuning`), the seeds, per-seed and aggregate metrics, the deviation-stratified reports
+(by level, by deviating modalities, aligned vs conflicting), the relevance and robustness
+reports, the environment, the date, and the predictions file with its sha256.
+:func:`load_results` checks every field's presence and type (there is no jsonschema
 here: the dataclasses below *are* the schema), refuses unknown fields, NaN and infinities, and
 then checks consistency (known metrics in range, seeds matching the per-seed entries, curves the
 length of the noise levels). Every error names the file and the field.
@@ -215,10 +216,30 @@ class Stratum:
 
 @dataclass
 class Stratified:
-    """Accuracy by deviation level (``"0"``..``"3"``) and by set of deviating modalities."""
+    """Accuracy by deviation level (``"0"``..``"3"``), by set of deviating modalities, and on
+    aligned vs conflicting clips (``"aligned"``: deviation 0; ``"conflicting"``: deviation >= 1;
+    :func:`agreement_strata`)."""
 
     by_deviation: dict[str, Stratum]
     by_deviating_modalities: dict[str, Stratum]
+    by_agreement: dict[str, Stratum]
+
+
+#: The keys of ``by_agreement``: deviation 0, and deviation 1 or more.
+AGREEMENT_KEYS: tuple[str, ...] = ("aligned", "conflicting")
+
+
+def agreement_strata(by_deviation: dict[str, Stratum]) -> dict[str, Stratum]:
+    """Accuracy on *aligned* clips (deviation 0: every annotated modality's class is the clip's)
+    and *conflicting* ones (deviation >= 1), pooled from the deviation strata: clip counts add
+    up, correct counts are ``round(accuracy * n)`` (exact: a stratum's accuracy is a count over
+    ``n``). A key whose strata are all absent is left out."""
+    pools = {key: [0, 0] for key in AGREEMENT_KEYS}
+    for level, stratum in by_deviation.items():
+        pool = pools[AGREEMENT_KEYS[0] if int(level) == 0 else AGREEMENT_KEYS[1]]
+        pool[0] += stratum.n
+        pool[1] += round(stratum.accuracy * stratum.n)
+    return {key: Stratum(n=n, accuracy=correct / n) for key, (n, correct) in pools.items() if n}
 
 
 @dataclass
@@ -260,6 +281,7 @@ class SeedResult:
 class StratifiedAggregate:
     by_deviation: dict[str, Aggregate]
     by_deviating_modalities: dict[str, Aggregate]
+    by_agreement: dict[str, Aggregate]
 
 
 @dataclass
@@ -429,14 +451,17 @@ def results_from_dict(data: Any, source: str | os.PathLike | None = None) -> Res
         raise ResultsError(src, "schema_version", f"unknown schema version {version}; this "
                            f"toolkit reads {', '.join(map(str, SUPPORTED_SCHEMA_VERSIONS))}")
     if version == 1:
-        data = _migrate_v1(data, src)
+        data = _v1_with_placeholders(_migrate_v1(data, src))
     results = _parse(Results, data, "", src)
+    if version == 1:
+        _upgrade_v1(results)
     check_consistency(results, src)
     return results
 
 
 def _migrate_v1(data: dict[str, Any], source: str | None) -> dict[str, Any]:
-    """A version 1 document as version 2: ``model.tuning`` null (tuning came with version 2)."""
+    """A version 1 document as version 2, part one: ``model.tuning`` null (tuning came with
+    version 2; :func:`_v1_with_placeholders` and :func:`_upgrade_v1` add the other part)."""
     model = data.get("model")
     if not isinstance(model, dict):
         return data  # the parser reports it
@@ -444,6 +469,35 @@ def _migrate_v1(data: dict[str, Any], source: str | None) -> dict[str, Any]:
         raise ResultsError(source, "model", "unknown field(s) ['tuning'] in a schema version 1 "
                            "file")
     return {**data, "schema_version": 2, "model": {**model, "tuning": None}}
+
+
+def _v1_with_placeholders(data: dict[str, Any]) -> dict[str, Any]:
+    """A schema-1 document with an empty ``by_agreement`` in every stratified report (schema 1
+    had none; :func:`_upgrade_v1` fills them in once the document is parsed)."""
+    data = json.loads(json.dumps(data))
+    reports = [s.get("stratified") for s in data.get("per_seed") or [] if isinstance(s, dict)]
+    if isinstance(data.get("aggregate"), dict):
+        reports.append(data["aggregate"].get("stratified"))
+    for report in reports:
+        if isinstance(report, dict):
+            report.setdefault("by_agreement", {})
+    return data
+
+
+def _upgrade_v1(results: Results) -> None:
+    """Schema 1 -> 2: ``by_agreement`` derived from ``by_deviation`` (as the scoring computes
+    it), aggregated over seeds like every other stratum."""
+    from benchmark.metrics import aggregate
+
+    for seed in results.per_seed:
+        if seed.stratified is not None:
+            seed.stratified.by_agreement = agreement_strata(seed.stratified.by_deviation)
+    strata = [s.stratified for s in results.per_seed]
+    if results.aggregate.stratified is not None and all(s is not None for s in strata):
+        results.aggregate.stratified.by_agreement = {
+            key: aggregate([s.by_agreement[key].accuracy for s in strata])
+            for key in strata[0].by_agreement}
+    results.schema_version = SCHEMA_VERSION
 
 
 def check_consistency(results: Results, source: str | None = None) -> None:
@@ -516,7 +570,8 @@ def check_consistency(results: Results, source: str | None = None) -> None:
         if seed.stratified is not None:
             for group, table in (("by_deviation", seed.stratified.by_deviation),
                                  ("by_deviating_modalities",
-                                  seed.stratified.by_deviating_modalities)):
+                                  seed.stratified.by_deviating_modalities),
+                                 ("by_agreement", seed.stratified.by_agreement)):
                 for key, stratum in table.items():
                     if stratum.n < 1 or not 0 <= stratum.accuracy <= 1:
                         fail(f"{where}.stratified.{group}.{key}", f"n={stratum.n}, "
@@ -686,9 +741,10 @@ def predictions_name(task: str) -> str:
     return f"{task}.predictions.jsonl"
 
 
-__all__ = ["AggregateReport", "DatasetRef", "Environment", "MAX_FILE_BYTES", "ModelRef",
-           "PredictionsRef", "ProtocolInfo", "RESULTS_FORMAT", "Results", "ResultsError",
-           "Robustness", "RobustnessAggregate", "SCHEMA_VERSION", "SeedResult", "Selection",
-           "Stratified", "StratifiedAggregate", "Stratum", "TaskRef", "Tuning", "load_results",
-           "predictions_bytes", "predictions_name", "read_json_file", "read_predictions",
-           "results_from_dict", "results_path", "save_results", "write_predictions"]
+__all__ = ["AGREEMENT_KEYS", "AggregateReport", "DatasetRef", "Environment", "MAX_FILE_BYTES",
+           "ModelRef", "PredictionsRef", "ProtocolInfo", "RESULTS_FORMAT", "Results",
+           "ResultsError", "Robustness", "RobustnessAggregate", "SCHEMA_VERSION", "SeedResult",
+           "Selection", "Stratified", "StratifiedAggregate", "Stratum", "TaskRef", "Tuning",
+           "agreement_strata", "load_results", "predictions_bytes", "predictions_name",
+           "read_json_file", "read_predictions", "results_from_dict", "results_path",
+           "save_results", "write_predictions"]

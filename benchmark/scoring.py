@@ -48,6 +48,7 @@ from benchmark.results import (
     Stratified,
     StratifiedAggregate,
     Stratum,
+    agreement_strata,
 )
 from benchmark.tasks import Task, dataset_recipe
 from sdme.built import BUILD_INFO_NAME
@@ -339,7 +340,9 @@ def _stratify(task: Task, ref: TestReference, predicted: np.ndarray) -> Stratifi
         return {k: Stratum(n=len(v), accuracy=float(np.mean(v))) for k, v in sorted(
             groups.items(), key=lambda kv: _group_order(kv[0], task.modalities))}
 
-    return Stratified(by_deviation=table(by_deviation), by_deviating_modalities=table(by_group))
+    levels = table(by_deviation)
+    return Stratified(by_deviation=levels, by_deviating_modalities=table(by_group),
+                      by_agreement=agreement_strata(levels))
 
 
 def _group_order(key: str, modalities: Sequence[str]) -> tuple[int, ...]:
@@ -381,7 +384,8 @@ def aggregate_report(task: Task, per_seed: Sequence[SeedResult]) -> AggregateRep
             return {k: agg([getattr(s.stratified, attr)[k].accuracy for s in per_seed])
                     for k in keys}
         stratified = StratifiedAggregate(by_deviation=table("by_deviation"),
-                                         by_deviating_modalities=table("by_deviating_modalities"))
+                                         by_deviating_modalities=table("by_deviating_modalities"),
+                                         by_agreement=table("by_agreement"))
     auroc = M.aggregate_optional([s.relevance_auroc for s in per_seed])
     first = per_seed[0].robustness
     robustness = RobustnessAggregate(

@@ -18,6 +18,12 @@ Stages (each timed into ``build_info.json``):
    clip) into a staging folder that replaces ``out_dir`` whole: a half-written dataset never
    replaces a good one.
 
+A scored corpus (``sdme.json`` declares ``annotation_protocol.score_scale``; ``annotations.csv``
+has ``score`` and ``score_<m>``, as the ``chsims`` source writes CH-SIMS) keeps its scores in the
+``score`` / ``score_<m>`` columns, and its relevance fields follow them by ``sdme.scores``'s rule
+(the one ``sdme import mmsa`` applies), recorded in ``build_info.json`` (``score``,
+``label_rule``, ``relevance``).
+
 Policy for clips that cannot yield a modality (``sdme.features.ClipError``):
 
 - ``no_audio``, ``no_face``: the clip is kept, the modality marked missing (length 0, an empty
@@ -75,6 +81,7 @@ from sdme.built import (
 from sdme.device import resolve_device
 from sdme.fileio import atomic_write_bytes
 from sdme.schema import ANNOTATIONS_NAME, AUDIO_DIR, CLIPS_DIR, MODALITIES, CorpusManifest, RawClip
+from sdme.scores import CorpusScores
 from sdme.splits import DEFAULT_RATIOS, SplitReport, assign_splits
 
 if TYPE_CHECKING:
@@ -371,12 +378,14 @@ def _extract_all(extractors: dict[str, Extractor], raw_dir: Path, clips: Sequenc
 
 def _split_rows(clips: Sequence[RawClip], results: Mapping[str, ClipResult],
                 extractors: Mapping[str, Extractor], cache_dirs: Mapping[str, Path],
-                keys: Mapping[str, str], taxonomy: Sequence[str]) -> Iterator[dict[str, Any]]:
+                keys: Mapping[str, str], taxonomy: Sequence[str],
+                scores: CorpusScores | None = None) -> Iterator[dict[str, Any]]:
     """One split's rows for the writer; features are read from the cache clip by clip."""
     dims = {m: extractors[m].info.dim for m in MODALITIES}
+    scale, unimodal = (scores.scale, scores.unimodal) if scores else (None, ())
     for clip in clips:
         lengths = results[clip.clip_id].lengths
-        row = clip_row(clip, taxonomy)
+        row = clip_row(clip, taxonomy, scale, unimodal)
         for m in MODALITIES:
             row[LENGTH[m]] = int(lengths.get(m, 0))
         for m in MODALITIES:
@@ -514,6 +523,7 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     timings["split"] = time.perf_counter() - t
 
     t = time.perf_counter()
+    scores = CorpusScores.of(manifest, kept)
     dims = {m: extractors[m].info.dim for m in MODALITIES}
     records = {m: ExtractorRecord(**e.info.to_dict(), fingerprint=e.info.fingerprint())
                for m, e in extractors.items()}
@@ -533,6 +543,7 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
             features={m: FeatureRecord.of(m, dims[m]) for m in MODALITIES},
             taxonomy=list(manifest.taxonomy),
             languages=sorted({c.language for c in kept if c.language}),
+            **(scores.provenance() if scores else {}),
             counts=Counts(raw_clips=len(clips), rows=len(kept), splits=written.counts,
                           dropped=len(clips) - len(kept),
                           missing={m: missing_counts.get(m, 0) for m in MODALITIES}),
@@ -554,9 +565,11 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         )
 
     splits = ((split, _split_rows([c for c in kept if assignment.splits[c.clip_id] == split],
-                                  results, extractors, cache_dirs, keys, manifest.taxonomy))
+                                  results, extractors, cache_dirs, keys, manifest.taxonomy,
+                                  scores))
               for split in assignment.present())
-    info = write_built_dataset(out_dir, features=dataset_features(manifest.taxonomy, dims),
+    features = dataset_features(manifest.taxonomy, dims, scores.columns() if scores else ())
+    info = write_built_dataset(out_dir, features=features,
                                splits=splits, provenance=provenance, manifest=manifest,
                                shard_rows=shard_rows, shard_bytes=shard_bytes)
 

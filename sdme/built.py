@@ -41,10 +41,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sdme.config import ConfigError, check_keys, field_hints, from_mapping
-from sdme.schema import MODALITIES, VOTES_COLUMNS, CorpusManifest, RawClip
+from sdme.schema import (
+    MODALITIES,
+    SCORE_COLUMN,
+    UNIMODAL_SCORE_COLUMNS,
+    VOTES_COLUMNS,
+    CorpusManifest,
+    RawClip,
+)
 
 if TYPE_CHECKING:
     import datasets
+
+    from sdme.scores import ScoreScale
 
 BUILD_INFO_NAME = "build_info.json"
 CARD_NAME = "README.md"
@@ -64,7 +73,7 @@ LANGUAGE = "language"
 LABEL = "label"
 DEVIATION = "deviation"
 #: Continuous (multimodal) score of corpora scored rather than categorised (optional).
-SCORE = "score"
+SCORE = SCORE_COLUMN
 #: BERT input ids, attention mask and segment ids per text step, ``[text_len, 3]`` int32, as
 #: MMSA's files carry them (optional).
 TEXT_TOKENS = "text_tokens"
@@ -80,7 +89,7 @@ FEAT: Mapping[str, str] = {m: f"{m}_feat" for m in MODALITIES}
 #: Per modality: rows of the feature sequence (0: the modality is missing).
 LENGTH: Mapping[str, str] = {m: f"{m}_len" for m in MODALITIES}
 #: Per modality: the unimodal score (CH-SIMS; optional).
-UNIMODAL_SCORE: Mapping[str, str] = {m: f"score_{m}" for m in MODALITIES}
+UNIMODAL_SCORE: Mapping[str, str] = UNIMODAL_SCORE_COLUMNS
 
 #: Columns a built dataset may add after the required ones (``dataset_features(optional=...)``).
 OPTIONAL_COLUMNS: tuple[str, ...] = (SCORE, *UNIMODAL_SCORE.values(), TEXT_TOKENS)
@@ -132,10 +141,20 @@ def dataset_features(taxonomy: Sequence[str], dims: Mapping[str, int],
     return Features(spec)
 
 
-def clip_row(clip: RawClip, taxonomy: Sequence[str]) -> dict[str, Any]:
+def clip_row(clip: RawClip, taxonomy: Sequence[str], scale: ScoreScale | None = None,
+             unimodal: Sequence[str] = ()) -> dict[str, Any]:
     """The annotation columns of a raw clip's row: ids, times, text, ``label`` (its index in
-    ``taxonomy``), the votes and the relevance fields computed from them (``sdme.relevance``)."""
-    from sdme.relevance import compute_relevance
+    ``taxonomy``), the votes and the relevance fields (``sdme.scores.clip_relevance``: from the
+    votes, or from the unimodal scores of a scored corpus).
+
+    Args:
+        clip: The raw clip.
+        taxonomy: Class names of ``label``.
+        scale: The corpus's score scale (``sdme.scores.manifest_scale``); with it, ``score`` is
+            written too.
+        unimodal: Modalities whose ``score_<m>`` column the dataset has.
+    """
+    from sdme.scores import clip_relevance
 
     row: dict[str, Any] = {
         CLIP_ID: clip.clip_id,
@@ -148,7 +167,10 @@ def clip_row(clip: RawClip, taxonomy: Sequence[str]) -> dict[str, Any]:
         LABEL: list(taxonomy).index(clip.label),
     }
     row.update({VOTES[m]: list(clip.votes(m)) for m in MODALITIES})
-    row.update(compute_relevance(clip, taxonomy).as_row())
+    if scale is not None:
+        row[SCORE] = clip.score
+        row.update({UNIMODAL_SCORE[m]: clip.unimodal_score(m) for m in unimodal})
+    row.update(clip_relevance(clip, taxonomy, scale).as_row())
     return row
 
 

@@ -150,16 +150,31 @@ class KnownFile:
     dims: tuple[int, int, int]
 
 
-# The sha256 values must be filled in from MMSA's release notes (they are not recorded here yet:
-# until they are, every import reports the file as unverified). Feature sizes are MMSA's
-# ``config_regression.json`` values.
+#: Where the published sha256 values were read: MMSA's README, section "2. Datasets" ("SHA-256
+#: for feature files"), at this commit. Only the files it lists have one; CH-SIMS v2.0's
+#: ``sims_unaligned.pkl`` is not listed there, so its imports stay *unverified*.
+SHA256_SOURCE = ("https://github.com/thuiar/MMSA/blob/a94e65d07fa1ae0d44e552390074b29b0898edfd/"
+                 "README.md")
+
+# Feature sizes are MMSA's ``config_regression.json`` values; sha256 values are SHA256_SOURCE's
+# (its paths MOSI/Processed/..., MOSEI/Processed/..., SIMS/Processed/...).
 KNOWN_FILES: dict[tuple[str, str], KnownFile] = {
     (f.corpus, f.name): f for f in (
-        KnownFile("mosi", "aligned_50.pkl", None, (768, 5, 20)),
-        KnownFile("mosi", "unaligned_50.pkl", None, (768, 5, 20)),
-        KnownFile("mosei", "aligned_50.pkl", None, (768, 74, 35)),
-        KnownFile("mosei", "unaligned_50.pkl", None, (768, 74, 35)),
-        KnownFile("chsims", "unaligned_39.pkl", None, (768, 33, 709)),
+        KnownFile("mosi", "aligned_50.pkl",
+                  "d3994fd25681f9c7ad6e9c6596a6fe9b4beb85ff7d478ba978b124139002e5f9",
+                  (768, 5, 20)),
+        KnownFile("mosi", "unaligned_50.pkl",
+                  "78e0f8b5ef8ff71558e7307848fc1fa929ecb078203f565ab22b9daab2e02524",
+                  (768, 5, 20)),
+        KnownFile("mosei", "aligned_50.pkl",
+                  "45eccfb748a87c80ecab9bfac29582e7b1466bf6605ff29d3b338a75120bf791",
+                  (768, 74, 35)),
+        KnownFile("mosei", "unaligned_50.pkl",
+                  "ad8b23d50557045e7d47959ce6c5b955d8d983f2979c7d9b7b9226f6dd6fec1f",
+                  (768, 74, 35)),
+        KnownFile("chsims", "unaligned_39.pkl",
+                  "c9e20c13ec0454d98bb9c1e520e490c75146bfa2dfeeea78d84de047dbdd442f",
+                  (768, 33, 709)),
         KnownFile("chsims2", "sims_unaligned.pkl", None, (768, 25, 177)),
     )
 }
@@ -174,8 +189,24 @@ def get_corpus(name: str) -> Corpus:
 
 # --- reading and checking the pickle ------------------------------------------------------------
 
+#: What an import says of a file: its sha256 matches the published one, differs from it, or
+#: no published sha256 exists for it.
+VERIFIED, CHECKSUM_DIFFERS, UNVERIFIED = "verified", "checksum differs", "unverified"
+
+
+def file_status(corpus: str, name: str, digest: str) -> str:
+    """:data:`VERIFIED`, :data:`CHECKSUM_DIFFERS` or :data:`UNVERIFIED` (no published hash for
+    this corpus and file name) for a file's sha256."""
+    known = KNOWN_FILES.get((corpus, name))
+    if known is None or known.sha256 is None:
+        return UNVERIFIED
+    return VERIFIED if digest == known.sha256 else CHECKSUM_DIFFERS
+
+
 def verify_file(path: Path, corpus: str) -> tuple[str, bool, list[str]]:
-    """(sha256, verified, warnings) of an MMSA file against :data:`KNOWN_FILES`."""
+    """(sha256, verified, warnings) of an MMSA file against :data:`KNOWN_FILES`: verified when
+    it equals the published sha256; a warning saying the checksum differs, or that no published
+    hash exists for the file, otherwise."""
     digest = sha256_file(path)
     known = KNOWN_FILES.get((corpus, path.name))
     if known is None:
@@ -186,9 +217,10 @@ def verify_file(path: Path, corpus: str) -> tuple[str, bool, list[str]]:
         return digest, False, [f"{path}: unverified: no published sha256 is recorded for "
                                f"{corpus}/{path.name} (sha256 {digest})"]
     if digest != known.sha256:
-        return digest, False, [f"{path}: sha256 {digest} differs from the published "
-                               f"{known.sha256} for {corpus}/{path.name}: the file is modified, "
-                               "corrupt or another release"]
+        return digest, False, [f"{path}: checksum differs: sha256 {digest} is not the "
+                               f"published {known.sha256} for {corpus}/{path.name} "
+                               f"({SHA256_SOURCE}): the file is modified, corrupt or another "
+                               "release"]
     return digest, True, []
 
 

@@ -7,6 +7,13 @@ The raw layout a source delivers (see ``cards/`` and ``README.md``)::
       annotations.csv      one row per clip (RawClip)
       clips/<clip_id>.mp4  video with its audio track (or audio/<clip_id>.wav beside it)
 
+Corpora annotated with continuous scores rather than votes (CH-SIMS: a multimodal sentiment score
+and one per modality, annotated with the modality isolated) add the optional columns ``score``
+and ``score_<m>`` (:data:`SCORE_COLUMNS`) and declare the scale in ``sdme.json``
+(``annotation_protocol.score_scale``, a scale of ``sdme.scores``); ``label`` is then the score
+discretised by that scale's rule, and the relevance fields follow from the scores
+(``sdme.scores``).
+
 Everything that reads or writes these files goes through this module, so the format has one
 definition. Errors name the file (and the row) and the problem.
 """
@@ -17,6 +24,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -54,7 +62,11 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     "label",
     *VOTES_COLUMNS.values(),
 )
-OPTIONAL_COLUMNS: tuple[str, ...] = ("split",)
+#: The continuous multimodal score and, per modality, the unimodal score (optional columns).
+SCORE_COLUMN = "score"
+UNIMODAL_SCORE_COLUMNS: dict[str, str] = {m: f"score_{m}" for m in MODALITIES}
+SCORE_COLUMNS: tuple[str, ...] = (SCORE_COLUMN, *UNIMODAL_SCORE_COLUMNS.values())
+OPTIONAL_COLUMNS: tuple[str, ...] = ("split", *SCORE_COLUMNS)
 
 
 class FormatError(ValueError):
@@ -184,6 +196,9 @@ class RawClip:
         votes_audio: Labels from the audio alone.
         votes_vision: Labels from the muted video alone.
         split: The corpus's own split, or None to let the build assign one.
+        score: The continuous multimodal score (scored corpora), or None.
+        score_text: The continuous score of the transcript alone, or None (``score_audio``,
+            ``score_vision`` likewise).
     """
 
     clip_id: str
@@ -198,6 +213,10 @@ class RawClip:
     votes_audio: tuple[str, ...] = ()
     votes_vision: tuple[str, ...] = ()
     split: str | None = None
+    score: float | None = None
+    score_text: float | None = None
+    score_audio: float | None = None
+    score_vision: float | None = None
 
     @property
     def duration(self) -> float:
@@ -205,6 +224,15 @@ class RawClip:
 
     def votes(self, modality: str) -> tuple[str, ...]:
         return getattr(self, VOTES_COLUMNS[modality])
+
+    def unimodal_score(self, modality: str) -> float | None:
+        """The modality's own continuous score, or None."""
+        return getattr(self, UNIMODAL_SCORE_COLUMNS[modality])
+
+    @property
+    def has_scores(self) -> bool:
+        """Whether the clip carries any continuous score."""
+        return any(getattr(self, c) is not None for c in SCORE_COLUMNS)
 
     def to_row(self) -> dict[str, str]:
         row = {
@@ -220,6 +248,9 @@ class RawClip:
         for m in MODALITIES:
             row[VOTES_COLUMNS[m]] = VOTE_SEPARATOR.join(self.votes(m))
         row["split"] = self.split or ""
+        for column in SCORE_COLUMNS:
+            value = getattr(self, column)
+            row[column] = "" if value is None else repr(float(value))
         return row
 
 
@@ -255,6 +286,7 @@ def parse_annotation_row(row: dict[str, str], path: str | Path, line: int) -> Ra
     except (TypeError, ValueError) as exc:
         raise FormatError(path, f"start/end must be numbers ({exc})", line) from exc
     split = (row.get("split") or "").strip() or None
+    scores = {column: _parse_score(row.get(column), column, path, line) for column in SCORE_COLUMNS}
     return RawClip(
         clip_id=clip_id,
         video_id=row["video_id"].strip(),
@@ -268,7 +300,22 @@ def parse_annotation_row(row: dict[str, str], path: str | Path, line: int) -> Ra
         votes_audio=parse_votes(row["votes_audio"]),
         votes_vision=parse_votes(row["votes_vision"]),
         split=split,
+        **scores,
     )
+
+
+def _parse_score(value: str | None, column: str, path: str | Path, line: int) -> float | None:
+    """An optional score cell: empty is None; otherwise a finite number."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        raise FormatError(path, f"{column} {text!r} is not a number", line) from None
+    if not math.isfinite(number):
+        raise FormatError(path, f"{column} {text!r} is not a finite number", line)
+    return number
 
 
 def _decode_utf8(path: Path) -> str:
@@ -314,9 +361,14 @@ def read_annotations(path: str | Path) -> list[RawClip]:
 
 
 def write_annotations(path: str | Path, clips: Sequence[RawClip]) -> None:
-    columns = list(REQUIRED_COLUMNS) + list(OPTIONAL_COLUMNS)
+    """Writes ``annotations.csv``: the required columns and ``split``, plus the score columns
+    when any clip has a score."""
+    columns = list(REQUIRED_COLUMNS) + ["split"]
+    if any(c.has_scores for c in clips):
+        columns += list(SCORE_COLUMNS)
     with open(path, "w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n")
+        writer = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n",
+                                extrasaction="ignore")
         writer.writeheader()
         for clip in clips:
             writer.writerow(clip.to_row())

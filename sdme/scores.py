@@ -30,17 +30,31 @@ unimodal score s_m, clip score s and scale range R (6 for ``mosi``, 2 for ``sims
 
 These fill the same fields as the vote-based rule of ``sdme.relevance`` (no votes are invented:
 ``votes_<m>`` stay empty), and ``sdme.validate_built`` re-derives them from the stored scores.
+
+Both ways a scored corpus enters SDME use this module and nothing else: ``sdme import mmsa``
+(MMSA's pickles) and ``sdme build`` on a raw corpus whose ``annotations.csv`` has ``score`` /
+``score_<m>`` columns and whose ``sdme.json`` declares ``annotation_protocol.score_scale``
+(:func:`manifest_scale`; the ``chsims`` source writes such corpora from CH-SIMS's ``label.csv``).
+:func:`clip_relevance` picks the rule for a raw clip (unimodal scores, else votes), and
+:func:`score_record`, :func:`label_rule_record` and :func:`unimodal_relevance_record` are the
+``build_info.json`` sections that state the rule.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sdme.relevance import Relevance
-from sdme.schema import MODALITIES
+from sdme.relevance import Relevance, compute_relevance
+from sdme.schema import MODALITIES, SCORE_COLUMN, UNIMODAL_SCORE_COLUMNS
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from sdme.schema import CorpusManifest, RawClip
 
 SENTIMENT_TAXONOMY: tuple[str, ...] = ("negative", "neutral", "positive")
 
@@ -140,5 +154,88 @@ def score_relevance(score: float, unimodal: Mapping[str, float | None],
                      deviation=len(deviant) if annotated else None, deviant=frozenset(deviant))
 
 
-__all__ = ["SCALES", "SENTIMENT_TAXONOMY", "ScoreScale", "discretise", "get_scale",
-           "score_relevance"]
+#: The ``sdme.json`` key (in ``annotation_protocol``) naming a scored corpus's scale.
+SCALE_KEY = "score_scale"
+
+
+def manifest_scale(manifest: CorpusManifest) -> ScoreScale | None:
+    """The score scale a raw corpus declares (``annotation_protocol.score_scale``), or None.
+
+    Raises:
+        ValueError: an unknown scale name.
+    """
+    name = manifest.annotation_protocol.get(SCALE_KEY)
+    return None if name is None else get_scale(str(name))
+
+
+def clip_relevance(clip: RawClip, taxonomy: Sequence[str],
+                   scale: ScoreScale | None) -> Relevance:
+    """A raw clip's relevance fields: from its unimodal scores (:func:`score_relevance`) when the
+    corpus is scored and the clip has any, else from its votes (``sdme.relevance``)."""
+    unimodal = {m: clip.unimodal_score(m) for m in MODALITIES}
+    if scale is not None and clip.score is not None and any(
+            v is not None for v in unimodal.values()):
+        return score_relevance(clip.score, unimodal, scale)
+    return compute_relevance(clip, taxonomy)
+
+
+def score_record(scale: ScoreScale, source_key: str | None = None) -> dict[str, Any]:
+    """The ``score`` section of ``build_info.json``: the column and its scale."""
+    record: dict[str, Any] = {"column": SCORE_COLUMN, "scale": scale.name, "low": scale.low,
+                              "high": scale.high}
+    if source_key is not None:
+        record["source_key"] = source_key
+    return record
+
+
+def label_rule_record(scale: ScoreScale) -> dict[str, Any]:
+    """The ``label_rule`` section of ``build_info.json``: how ``label`` follows from ``score``."""
+    return {"scale": scale.name, "rule": scale.rule}
+
+
+def unimodal_relevance_record(scale: ScoreScale, modalities: Sequence[str]) -> dict[str, Any]:
+    """The ``relevance`` section of ``build_info.json`` for relevance from unimodal scores."""
+    return {"source": "unimodal_scores", "scale": scale.name,
+            "columns": {m: UNIMODAL_SCORE_COLUMNS[m] for m in modalities},
+            "rule": "label_m = discretised score_m; relevance_m = clip(1 - |score_m - score| / "
+                    f"{scale.range:g}, 0, 1); deviation = modalities with label_m != label"}
+
+
+@dataclass(frozen=True)
+class CorpusScores:
+    """A scored raw corpus, as ``sdme build`` carries it: its scale and the modalities that have
+    unimodal scores.
+
+    Attributes:
+        scale: The declared scale (:func:`manifest_scale`).
+        unimodal: Modalities with a ``score_<m>`` on at least one clip (their columns are
+            written; relevance comes from them).
+    """
+
+    scale: ScoreScale
+    unimodal: tuple[str, ...]
+
+    @classmethod
+    def of(cls, manifest: CorpusManifest, clips: Sequence[RawClip]) -> CorpusScores | None:
+        """The corpus's scores, or None when it declares no scale."""
+        scale = manifest_scale(manifest)
+        if scale is None:
+            return None
+        return cls(scale, tuple(m for m in MODALITIES
+                                if any(c.unimodal_score(m) is not None for c in clips)))
+
+    def columns(self) -> list[str]:
+        """The optional built-dataset columns: ``score`` and each ``score_<m>``."""
+        return [SCORE_COLUMN, *(UNIMODAL_SCORE_COLUMNS[m] for m in self.unimodal)]
+
+    def provenance(self) -> dict[str, Any]:
+        """The ``score``, ``label_rule`` and ``relevance`` sections of ``build_info.json``
+        (``relevance`` None, i.e. from the votes, without unimodal scores)."""
+        return {"score": score_record(self.scale), "label_rule": label_rule_record(self.scale),
+                "relevance": (unimodal_relevance_record(self.scale, self.unimodal)
+                              if self.unimodal else None)}
+
+
+__all__ = ["SCALES", "SCALE_KEY", "SENTIMENT_TAXONOMY", "CorpusScores", "ScoreScale",
+           "clip_relevance", "discretise", "get_scale", "label_rule_record", "manifest_scale",
+           "score_record", "score_relevance", "unimodal_relevance_record"]

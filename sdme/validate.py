@@ -3,7 +3,10 @@
 Every problem is reported, one line each, naming the file (and CSV line) — validation does not stop
 at the first. Checked: the manifest; each listed file's presence, size and sha256; the
 annotations' encoding, header and rows (malformed rows, duplicate ``clip_id``, labels and votes
-outside the taxonomy, ``end <= start``); each clip's media (present, decodes, has an audio track).
+outside the taxonomy, ``end <= start``); each clip's media (present, decodes, has an audio track);
+for a scored corpus (``annotation_protocol.score_scale`` in ``sdme.json``, see ``sdme.scores``):
+a score on every clip, inside the scale, ``label`` equal to the score's discretised class, and
+unimodal scores and votes never mixed in one corpus.
 A clean corpus gets a summary: clips, speakers, videos, label and deviation distributions,
 deviation per class, and per-modality Fleiss' kappa of the unimodal votes.
 """
@@ -11,15 +14,19 @@ deviation per class, and per-modality Fleiss' kappa of the unimodal votes.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sdme.fileio import check_files
-from sdme.relevance import agreement_by_modality, compute_relevance
+from sdme.relevance import agreement_by_modality
 from sdme.schema import (
     ANNOTATIONS_NAME,
+    MANIFEST_NAME,
     MODALITIES,
+    SCORE_COLUMN,
+    SCORE_COLUMNS,
+    SPLITS,
     VOTES_COLUMNS,
     CorpusManifest,
     FormatError,
@@ -30,6 +37,7 @@ from sdme.schema import (
     list_corpus_files,
     parse_annotation_row,
 )
+from sdme.scores import SCALE_KEY, ScoreScale, clip_relevance, discretise, manifest_scale
 
 
 @dataclass(frozen=True)
@@ -61,7 +69,11 @@ class RawReport:
 
     def summary(self) -> dict[str, object]:
         taxonomy = self.manifest.taxonomy if self.manifest else ()
-        relevance = [compute_relevance(c, taxonomy) for c in self.clips]
+        try:
+            scale = manifest_scale(self.manifest) if self.manifest else None
+        except ValueError:
+            scale = None
+        relevance = [clip_relevance(c, taxonomy, scale) for c in self.clips]
         deviation = Counter("n/a" if r.deviation is None else r.deviation for r in relevance)
         per_class: dict[str, dict[object, int]] = {}
         for clip, rel in zip(self.clips, relevance, strict=True):
@@ -123,7 +135,11 @@ def validate_raw(raw_dir: str | Path, *, check_media: bool = True,
         add(Problem(exc.path, exc.problem, exc.row))
         return report
     report.manifest = manifest
-    taxonomy = set(manifest.taxonomy)
+    try:
+        scale = manifest_scale(manifest)
+    except ValueError as exc:
+        add(Problem(str(raw_dir / MANIFEST_NAME), f"annotation_protocol.{SCALE_KEY}: {exc}"))
+        scale = None
 
     for message in check_files(raw_dir, manifest.files):
         path, _, what = message.partition(": ")
@@ -157,21 +173,8 @@ def validate_raw(raw_dir: str | Path, *, check_media: bool = True,
                         f"(first on line {seen[clip.clip_id]})", line))
             continue
         seen[clip.clip_id] = line
-        if clip.label not in taxonomy:
-            add(Problem(where, f"label {clip.label!r} not in taxonomy "
-                        f"{list(manifest.taxonomy)}", line))
-            bad = True
-        for m in MODALITIES:
-            outside = sorted(set(clip.votes(m)) - taxonomy)
-            if outside:
-                add(Problem(where, f"{VOTES_COLUMNS[m]} has label(s) outside the taxonomy: "
-                            f"{', '.join(outside)}", line))
-                bad = True
-        if clip.end <= clip.start:
-            add(Problem(where, f"end ({clip.end}) <= start ({clip.start})", line))
-            bad = True
-        if clip.split is not None and clip.split not in ("train", "validation", "test"):
-            add(Problem(where, f"split {clip.split!r} is not train, validation or test", line))
+        for message in annotation_problems(clip, manifest.taxonomy, scale):
+            add(Problem(where, message, line))
             bad = True
         video = clip_media_path(raw_dir, clip.clip_id)
         if not video.is_file():
@@ -185,7 +188,71 @@ def validate_raw(raw_dir: str | Path, *, check_media: bool = True,
             report.clips.append(clip)
     if not seen and not any(p.severity == "error" for p in report.problems):
         add(Problem(str(annotations), "no clips"))
+    mixed = mixed_relevance_problem(report.clips)
+    if mixed:
+        add(Problem(str(annotations), mixed))
     return report
 
 
-__all__ = ["Problem", "RawReport", "probe_media", "validate_raw"]
+def annotation_problems(clip: RawClip, taxonomy: Sequence[str],
+                        scale: ScoreScale | None) -> list[str]:
+    """What is wrong with one row of ``annotations.csv`` beyond its format (media aside): label
+    and votes outside the taxonomy, ``end <= start``, an unknown split, and the scores of a
+    scored corpus. One message each; used by :func:`validate_raw` and by the sources that read
+    SDME annotations without media (``sdme import features``)."""
+    known = set(taxonomy)
+    problems = []
+    if clip.label not in known:
+        problems.append(f"label {clip.label!r} not in taxonomy {list(taxonomy)}")
+    for m in MODALITIES:
+        outside = sorted(set(clip.votes(m)) - known)
+        if outside:
+            problems.append(f"{VOTES_COLUMNS[m]} has label(s) outside the taxonomy: "
+                            f"{', '.join(outside)}")
+    problems += _score_problems(clip, scale, known)
+    if clip.end <= clip.start:
+        problems.append(f"end ({clip.end}) <= start ({clip.start})")
+    if clip.split is not None and clip.split not in SPLITS:
+        problems.append(f"split {clip.split!r} is not train, validation or test")
+    return problems
+
+
+def mixed_relevance_problem(clips: Sequence[RawClip]) -> str | None:
+    """The problem of a corpus with both unimodal scores and votes (relevance must come from
+    one of them, ``sdme.scores.clip_relevance``), or None."""
+    voted = [m for m in MODALITIES if any(c.votes(m) for c in clips)]
+    scored = [m for m in MODALITIES if any(c.unimodal_score(m) is not None for c in clips)]
+    if voted and scored:
+        return (f"unimodal scores ({', '.join(scored)}) and votes ({', '.join(voted)}) in one "
+                "corpus: relevance must come from one of them")
+    return None
+
+
+def _score_problems(clip: RawClip, scale: ScoreScale | None, taxonomy: set[str]) -> list[str]:
+    """What is wrong with a clip's continuous scores (``sdme.scores``), one message each."""
+    if scale is None:
+        if clip.has_scores:
+            return [f"clip {clip.clip_id!r} has scores but {MANIFEST_NAME} declares no "
+                    f"annotation_protocol.{SCALE_KEY}"]
+        return []
+    if clip.score is None:
+        return [f"the corpus declares the score scale {scale.name!r}: clip {clip.clip_id!r} "
+                f"needs a {SCORE_COLUMN}"]
+    problems = []
+    for column in SCORE_COLUMNS:
+        value = getattr(clip, column)
+        if value is not None and not scale.low <= value <= scale.high:
+            problems.append(f"{column} {value:g} is outside the {scale.name} scale "
+                            f"[{scale.low:g}, {scale.high:g}]")
+    want = discretise(clip.score, scale)
+    if want not in taxonomy:
+        problems.append(f"the {scale.name} rule gives {want!r}, which is not in the taxonomy")
+    elif clip.label != want:
+        problems.append(f"label {clip.label!r} does not follow from {SCORE_COLUMN} "
+                        f"{clip.score:g} by the {scale.name} rule ({scale.rule}): it gives "
+                        f"{want!r}")
+    return problems
+
+
+__all__ = ["Problem", "RawReport", "annotation_problems", "mixed_relevance_problem",
+           "probe_media", "validate_raw"]

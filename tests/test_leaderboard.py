@@ -68,7 +68,7 @@ def _check_cell(cell: str, aggregate) -> None:
 
 def test_main_table_numbers_equal_the_results(store, written):
     results = {p.stem: load_results(p) for p in (store / "sdme-sample-discrete").glob("*.json")}
-    main, deviation, deviating, robustness = _tables(written.markdown.read_text())
+    main, agreement, deviation, deviating, robustness = _tables(written.markdown.read_text())
     header = main[0]
     assert header[:3] == ["rank", "model", "accuracy (main)"]
     rows = main[1:]
@@ -86,6 +86,15 @@ def test_main_table_numbers_equal_the_results(store, written):
         assert row[6] == str(len(r.seeds))
         assert row[7] == r.dataset.fingerprint[:12]
 
+    assert agreement[0][0] == "model" and agreement[0][1:]
+    assert set(agreement[0][1:]) <= {"aligned", "conflicting"}
+    for row in agreement[1:]:
+        r = results[row[0]]
+        for key, cell in zip(agreement[0][1:], row[1:], strict=True):
+            _check_cell(cell, r.aggregate.stratified.by_agreement[key])
+            levels = r.per_seed[0].stratified.by_deviation
+            n = sum(s.n for level, s in levels.items() if (level == "0") == (key == "aligned"))
+            assert cell.endswith(f"(n={n})")
     for row in deviation[1:]:
         r = results[row[0]]
         for key, cell in zip(deviation[0][1:], row[1:], strict=True):
@@ -101,7 +110,7 @@ def test_main_table_numbers_equal_the_results(store, written):
 
 def test_robustness_numbers_and_effective_robustness(store, written):
     results = {p.stem: load_results(p) for p in (store / "sdme-sample-discrete").glob("*.json")}
-    table = _tables(written.markdown.read_text())[3]
+    table = _tables(written.markdown.read_text())[4]
     header = table[0]
     reference = results["late_fusion"]
     for row in table[1:]:
@@ -132,7 +141,7 @@ def test_html_embeds_tables_and_plots(written):
     assert {name for name, _ in images} == {"deviation", "robustness"}
     for _, data in images:
         assert base64.b64decode(data).startswith(b"\x89PNG")
-    assert page.count("<tr><td>") >= 3 * 4  # three models in four tables
+    assert page.count("<tr><td>") >= 3 * 5  # three models in five tables
 
 
 def test_invalid_results_in_the_store_are_named(store, tmp_path):

@@ -153,9 +153,14 @@ def test_import_validates_and_keeps_everything(imported, corpus, tmp_path):
     with open(path, "rb") as fh:
         source = pickle.load(fh)
     assert report.counts == {"train": 5, "validation": 3, "test": 4}
-    assert not report.verified and any("unverified" in w for w in report.warnings)
+    # these files are random stand-ins: where MMSA publishes a hash, it cannot match
+    published = mmsa.KNOWN_FILES[corpus, path.name].sha256 is not None
+    status = "checksum differs" if published else "unverified"
+    assert not report.verified and report.verification == status
+    assert any(status in w for w in report.warnings), report.warnings
     info = json.loads((out / "build_info.json").read_text())
     assert info["source"]["sha256"] == report.sha256 and info["source"]["verified"] is False
+    assert info["source"]["verification"] == status
     assert info["split"]["policy"] == "corpus"
     scale = mmsa.CORPORA[corpus].scale
     rows = rows_by_id(out)
@@ -263,20 +268,55 @@ def test_nonfinite_values_are_counted_and_handled(tmp_path, capsys):
     assert not (tmp_path / "error").exists()
 
 
+def test_published_hashes_are_recorded_from_mmsas_readme():
+    # exactly the five MMSA's README publishes (sdme.mmsa.SHA256_SOURCE), none invented
+    published = {key: f.sha256 for key, f in mmsa.KNOWN_FILES.items() if f.sha256}
+    assert published == {
+        ("mosi", "unaligned_50.pkl"):
+            "78e0f8b5ef8ff71558e7307848fc1fa929ecb078203f565ab22b9daab2e02524",
+        ("mosi", "aligned_50.pkl"):
+            "d3994fd25681f9c7ad6e9c6596a6fe9b4beb85ff7d478ba978b124139002e5f9",
+        ("mosei", "unaligned_50.pkl"):
+            "ad8b23d50557045e7d47959ce6c5b955d8d983f2979c7d9b7b9226f6dd6fec1f",
+        ("mosei", "aligned_50.pkl"):
+            "45eccfb748a87c80ecab9bfac29582e7b1466bf6605ff29d3b338a75120bf791",
+        ("chsims", "unaligned_39.pkl"):
+            "c9e20c13ec0454d98bb9c1e520e490c75146bfa2dfeeea78d84de047dbdd442f",
+    }
+    assert mmsa.KNOWN_FILES["chsims2", "sims_unaligned.pkl"].sha256 is None
+    assert "thuiar/MMSA" in mmsa.SHA256_SOURCE
+
+
 def test_sha256_is_checked_against_known_files(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from sdme.cli import main
+
     path = make_pickle(tmp_path, "chsims")
     digest = mmsa.verify_file(path, "chsims")[0]
     known = mmsa.KNOWN_FILES[("chsims", "unaligned_39.pkl")]
-    monkeypatch.setitem(mmsa.KNOWN_FILES, ("chsims", "unaligned_39.pkl"),
-                        mmsa.KnownFile("chsims", "unaligned_39.pkl", "0" * 64, known.dims))
-    _, ok, warnings = mmsa.verify_file(path, "chsims")
-    assert not ok and str(path) in warnings[0] and "differs from the published" in warnings[0]
+    # the real published hash: a random stand-in differs from it
+    report = import_mmsa(path, "chsims", tmp_path / "differs")
+    assert report.verification == "checksum differs" and not report.verified
+    assert str(path) in report.warnings[0] and "checksum differs" in report.warnings[0]
+    assert known.sha256 in report.warnings[0]
+    assert "CHECKSUM DIFFERS" in report.summary()
+    card = (tmp_path / "differs" / "README.md").read_text()
+    assert "CHECKSUM DIFFERS from MMSA's published sha256" in card
+    # the table patched with this file's own hash (never a real MMSA file faked)
     monkeypatch.setitem(mmsa.KNOWN_FILES, ("chsims", "unaligned_39.pkl"),
                         mmsa.KnownFile("chsims", "unaligned_39.pkl", digest, known.dims))
+    result = CliRunner().invoke(main, ["import", "mmsa", "--name", "chsims", "--path",
+                                       str(path), "--data-dir", str(tmp_path / "data")])
+    assert result.exit_code == 0, result.output
+    assert f"sha256 {digest} (verified against MMSA's published sha256)" in result.output
+    info = json.loads((tmp_path / "data" / "built" / "chsims" / "build_info.json").read_text())
+    assert info["source"]["verification"] == "verified" and info["source"]["verified"] is True
     report = import_mmsa(path, "chsims", tmp_path / "out")
-    assert report.verified and report.warnings == []
+    assert report.verified and report.verification == "verified" and report.warnings == []
     renamed = make_pickle(tmp_path, "chsims", name="features.pkl")
     assert "unknown file name" in mmsa.verify_file(renamed, "chsims")[2][0]
+    assert mmsa.file_status("chsims", "features.pkl", digest) == "unverified"
 
 
 def test_malformed_files_are_clear_errors(tmp_path):
@@ -347,7 +387,8 @@ def test_cli_import_and_export(tmp_path):
                                   "--data-dir", str(tmp_path / "data")])
     assert result.exit_code == 0, result.output
     built = tmp_path / "data" / "built" / "chsims2"
-    assert "UNVERIFIED" in result.output and (built / "build_info.json").is_file()
+    assert "UNVERIFIED: MMSA publishes no sha256" in result.output
+    assert (built / "build_info.json").is_file()
     # In a fresh process: export must not rely on `datasets` having been imported.
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     done = subprocess.run([sys.executable, "-m", "sdme.cli", "export", "mmsa", "--dataset",

@@ -51,6 +51,7 @@ RELEASED = {
     "cmu-mosei@1": "5f7b18f2eb84e970a2c4c6223f648fc69de61a1f22fca8095001334710e14a43",
     "ch-sims@1": "d452081836eb3fecbcfb6339b3447abd0a606d44dc1076a6fecc307dbabd4557",
     "ch-sims-v2@1": "36dc8c55a6e046073cad74abb9cea2f4eab8b3c4de2a7619eff6d54ad0f8c3df",
+    "ch-sims-v2-raw@1": "b452b908979fa13d361212f9ab2c33152d30a5ba8ec37599a6a0a9370319ef3e",
 }
 
 

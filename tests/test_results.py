@@ -145,6 +145,38 @@ def test_tuning_record_is_checked(document):
     assert "model.tuning: unknown field(s) ['extra']" in _error(document)
 
 
+def test_aligned_and_conflicting_pool_the_deviation_levels(written):
+    for seed in written.results.per_seed:
+        levels, agreement = seed.stratified.by_deviation, seed.stratified.by_agreement
+        assert set(agreement) == {"aligned", "conflicting"}
+        assert agreement["aligned"] == levels["0"]
+        conflicting = [s for level, s in levels.items() if level != "0"]
+        assert agreement["conflicting"].n == sum(s.n for s in conflicting) > 0
+        correct = sum(s.accuracy * s.n for s in conflicting)
+        assert agreement["conflicting"].accuracy == pytest.approx(
+            correct / agreement["conflicting"].n)
+    aggregate = written.results.aggregate.stratified.by_agreement
+    values = [s.stratified.by_agreement["conflicting"].accuracy
+              for s in written.results.per_seed]
+    assert aggregate["conflicting"].mean == pytest.approx(sum(values) / len(values))
+
+
+def test_schema_1_files_are_read_with_the_agreement_strata_derived(document):
+    old = copy.deepcopy(document)
+    old["schema_version"] = 1
+    del old["model"]["tuning"]
+    for seed in old["per_seed"]:
+        del seed["stratified"]["by_agreement"]
+    del old["aggregate"]["stratified"]["by_agreement"]
+    upgraded = results_from_dict(old, "old.json")
+    current = results_from_dict(document, "new.json")
+    assert upgraded.schema_version == current.schema_version == 2
+    assert upgraded.to_dict() == current.to_dict()
+    # a schema-2 file must have the stratum
+    del document["per_seed"][0]["stratified"]["by_agreement"]
+    assert "per_seed[0].stratified.by_agreement: missing required field" in _error(document)
+
+
 def test_not_a_results_file(document):
     document["format"] = "lm-eval"
     assert "not an SDME results file" in _error(document)
@@ -277,3 +309,42 @@ def test_export_model_index(written):
     assert set(types) == {"accuracy", "macro_f1", "weighted_f1"}
     for name, value in types.items():
         assert value == pytest.approx(written.results.aggregate.metrics[name].mean, abs=1e-6)
+
+
+def test_eval_yaml_has_the_documented_required_fields(written, tmp_path):
+    """The benchmark dataset's eval.yaml as the Hub's eval-results docs specify it: ``name``,
+    ``description``, ``evaluation_framework`` (strings) and ``tasks`` (a list whose items have
+    a string ``id``; optional string ``config`` and ``split``), nothing else at the top level
+    (the inspect-ai-only fields are not ours); model results name one of its task ids."""
+    from click.testing import CliRunner
+
+    from benchmark.__main__ import main
+
+    result = CliRunner().invoke(main, ["eval-yaml", "sample", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "evaluation_framework 'sdme' is not (yet) in Hugging Face's list" in result.output
+    document = yaml.safe_load((tmp_path / "eval.yaml").read_text(encoding="utf-8"))
+    assert set(document) == {"name", "description", "evaluation_framework", "tasks"}
+    for key in ("name", "description", "evaluation_framework"):
+        assert isinstance(document[key], str) and document[key].strip(), key
+    assert document["evaluation_framework"] == "sdme"
+    tasks = document["tasks"]
+    assert isinstance(tasks, list) and tasks
+    for task in tasks:
+        assert isinstance(task, dict) and set(task) <= {"id", "config", "split"}
+        assert isinstance(task["id"], str) and task["id"]
+        assert all(isinstance(task[k], str) and task[k] for k in ("config", "split"))
+    assert len({t["id"] for t in tasks}) == len(tasks)
+    assert tasks == [{"id": "sdme-sample-discrete", "config": "default", "split": "test"}]
+    (entry,) = to_eval_results(written.results, "org/sdme-sample")
+    assert entry["dataset"]["task_id"] in {t["id"] for t in tasks}
+    # several tasks on one dataset, and a dataset no task evaluates
+    from benchmark.export import to_eval_yaml
+
+    other = to_eval_yaml("chsims2-raw", framework="my-framework", name="CH-SIMS v2 (raw)")
+    assert other["evaluation_framework"] == "my-framework"
+    assert [t["id"] for t in other["tasks"]] == ["ch-sims-v2-raw"]
+    assert "DiffEmo" in other["description"]
+    result = CliRunner().invoke(main, ["eval-yaml", "nope", "--out", str(tmp_path)])
+    assert result.exit_code == 1 and "no registered task evaluates the dataset 'nope'" in \
+        result.output

@@ -3,9 +3,9 @@
 A source is of one of two kinds:
 
 - ``raw`` delivers a raw corpus folder (``sdme.json``, ``annotations.csv``, ``clips/``) that
-  ``sdme build`` turns into a dataset: ``sample``, ``hub``, ``folder``;
+  ``sdme build`` turns into a dataset: ``sample``, ``hub``, ``folder``, ``chsims``;
 - ``built`` delivers a built dataset directly, through ``sdme.built.write_built_dataset``:
-  ``synth``, ``mmsa``.
+  ``synth``, ``mmsa``, ``features``.
 
 **Adding a source is adding one file** ``sdme/sources/<name>.py`` (found by
 ``sdme.registry.Registry`` discovery, or by a third-party package through the ``sdme.sources``

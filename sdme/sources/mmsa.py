@@ -7,8 +7,12 @@ The files hold features, not media, so the source delivers a *built* dataset, wr
 
 - **Safety.** The pickle is read with ``sdme.safe_pickle`` (numpy arrays and plain containers
   only; anything else is refused before it runs). Its sha256 is checked against
-  :data:`KNOWN_FILES`; a mismatch is a warning naming the file. The published hashes are not
-  recorded yet (``sha256=None``), so every file is reported *unverified* until they are.
+  :data:`KNOWN_FILES`, which records the sha256 MMSA's README publishes for CMU-MOSI's and
+  CMU-MOSEI's ``aligned_50.pkl`` / ``unaligned_50.pkl`` and CH-SIMS's ``unaligned_39.pkl``
+  (``sdme.mmsa.SHA256_SOURCE``): the import says *verified*, or *checksum differs* (a warning
+  naming the file), or *unverified* for a file without a published hash (CH-SIMS v2.0's
+  ``sims_unaligned.pkl``, or a renamed file). The status is in the report, the card and
+  ``build_info.json`` (``source.verification``).
 - **Rows.** One per clip. ``clip_id`` is MMSA's ``id``; ``video_id`` is its part before
   ``$_$``, and so is ``speaker_id`` (the corpora have one speaker per source video, or, for the
   SIMS corpora, no speaker ids: the video stands in for the speaker). ``start``/``end`` are
@@ -92,25 +96,38 @@ from sdme.built import (
     write_built_dataset,
 )
 from sdme.mmsa import (
+    CHECKSUM_DIFFERS,
     CORPORA,
     FEATURE_KEYS,
     ID_SEPARATOR,
     KNOWN_FILES,
     NONFINITE_POLICIES,
+    SHA256_SOURCE,
     SPLIT_NAMES,
+    UNVERIFIED,
+    VERIFIED,
     Corpus,
     KnownFile,
     MMSAError,
     Split,
     count_nonfinite,
     fake_split,
+    file_status,
     get_corpus,
     read_split,
     split_video,
     verify_file,
 )
 from sdme.schema import MODALITIES, CorpusManifest, RawClip
-from sdme.scores import SENTIMENT_TAXONOMY, discretise, get_scale, score_relevance
+from sdme.scores import (
+    SENTIMENT_TAXONOMY,
+    discretise,
+    get_scale,
+    label_rule_record,
+    score_record,
+    score_relevance,
+    unimodal_relevance_record,
+)
 from sdme.sources import SourceCard, register_source
 
 
@@ -129,6 +146,7 @@ class ImportReport:
         source: The pickle.
         sha256: Its sha256.
         verified: Whether it matched a published hash.
+        verification: ``verified``, ``checksum differs`` or ``unverified`` (no published hash).
         counts: Rows per split.
         nonfinite: ``{split: {modality: {"values": n, "clips": n}}}`` found inside kept sequences.
         policy: What was done with them (``zero``, ``drop``, ``error``).
@@ -143,6 +161,7 @@ class ImportReport:
     source: Path
     sha256: str
     verified: bool
+    verification: str
     counts: dict[str, int]
     nonfinite: dict[str, dict[str, dict[str, int]]]
     policy: str
@@ -158,7 +177,7 @@ class ImportReport:
         counts = ", ".join(f"{s} {n}" for s, n in self.counts.items())
         lines = [f"imported {self.corpus} from {self.source}: {sum(self.counts.values())} clips "
                  f"({counts}) -> {self.out_dir}",
-                 f"  sha256 {self.sha256} ({'verified' if self.verified else 'UNVERIFIED'})"]
+                 f"  sha256 {self.sha256} ({_STATUS_WORDS[self.verification]})"]
         lines += [f"  warning: {w}" for w in self.warnings]
         found = self.nonfinite_lines()
         if found:
@@ -175,14 +194,19 @@ class ImportReport:
         return "\n".join(lines)
 
 
-def _card_sections(corpus: Corpus, path: Path, sha: str, verified: bool, policy: str,
+_STATUS_WORDS = {VERIFIED: "verified against MMSA's published sha256",
+                 CHECKSUM_DIFFERS: "CHECKSUM DIFFERS from MMSA's published sha256",
+                 UNVERIFIED: "UNVERIFIED: MMSA publishes no sha256 for this file"}
+
+
+def _card_sections(corpus: Corpus, path: Path, sha: str, status: str, policy: str,
                    nonfinite_lines: Sequence[str]) -> dict[str, str]:
     scale = get_scale(corpus.scale)
     features = "\n".join(f"- {m}: {corpus.features[m]}" for m in MODALITIES)
     found = "\n".join(f"  - {line}" for line in nonfinite_lines) or "  - none found"
     creation = f"""Imported by `sdme import mmsa` (`sdme.sources.mmsa`) from MMSA's published
-feature file `{path.name}` (sha256 `{sha}`, {'verified against the published hash' if verified
-else '**unverified**: no published hash matched'}). The features are MMSA's, not re-extracted:
+feature file `{path.name}` (sha256 `{sha}`: {_STATUS_WORDS[status]}, see `{SHA256_SOURCE}`).
+The features are MMSA's, not re-extracted:
 
 {features}
 
@@ -265,6 +289,7 @@ def import_mmsa(path: str | os.PathLike, name: str, out_dir: str | os.PathLike, 
     timings: dict[str, float] = {}
     t = t_start = time.perf_counter()
     sha, verified, warnings = verify_file(path, corpus.name)
+    status = file_status(corpus.name, path.name, sha)
     timings["verify"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -363,11 +388,7 @@ def import_mmsa(path: str | os.PathLike, name: str, out_dir: str | os.PathLike, 
     if has_tokens:
         optional.append(TEXT_TOKENS)
     features = dataset_features(SENTIMENT_TAXONOMY, dims, optional=optional)
-    relevance_info = ({"source": "unimodal_scores", "scale": scale.name,
-                       "columns": {m: UNIMODAL_SCORE[m] for m in unimodal},
-                       "rule": "label_m = discretised score_m; relevance_m = clip(1 - "
-                               f"|score_m - score| / {scale.range:g}, 0, 1); deviation = "
-                               "modalities with label_m != label"}
+    relevance_info = (unimodal_relevance_record(scale, unimodal)
                       if unimodal else {"source": "none",
                                         "rule": "no unimodal annotations: fields are null"})
 
@@ -407,7 +428,8 @@ def import_mmsa(path: str | os.PathLike, name: str, out_dir: str | os.PathLike, 
         timings["total"] = time.perf_counter() - t_start
         rounded = {k: round(v, 3) for k, v in timings.items()}
         report = ImportReport(out_dir=Path(out_dir), corpus=corpus.title, source=path,
-                              sha256=sha, verified=verified, counts=written.counts,
+                              sha256=sha, verified=verified, verification=status,
+                              counts=written.counts,
                               nonfinite=nonfinite_counts, policy=nonfinite,
                               dropped=[e.to_dict() for e in dropped],
                               missing=[e.to_dict() for e in missing], warnings=warnings,
@@ -417,7 +439,7 @@ def import_mmsa(path: str | os.PathLike, name: str, out_dir: str | os.PathLike, 
             source=SourceRecord(name=corpus.name, title=corpus.title, version=path.name,
                                 license=corpus.license, fingerprint=sha,
                                 extra={"file": path.name, "sha256": sha, "verified": verified,
-                                       "format": "mmsa-pickle"}),
+                                       "verification": status, "format": "mmsa-pickle"}),
             extractors={m: ExtractorRecord(
                 name=f"mmsa-{corpus.name}-{m}", version=path.name, dim=dims[m],
                 params={"description": corpus.features[m], "source_key": FEATURE_KEYS[m]},
@@ -426,9 +448,8 @@ def import_mmsa(path: str | os.PathLike, name: str, out_dir: str | os.PathLike, 
             features={m: FeatureRecord.of(m, dims[m]) for m in MODALITIES},
             taxonomy=list(SENTIMENT_TAXONOMY),
             languages=[corpus.language],
-            score={"column": SCORE, "scale": scale.name, "low": scale.low, "high": scale.high,
-                   "source_key": "regression_labels"},
-            label_rule={"scale": scale.name, "rule": scale.rule},
+            score=score_record(scale, source_key="regression_labels"),
+            label_rule=label_rule_record(scale),
             relevance=relevance_info,
             nonfinite={"policy": nonfinite, "counts": nonfinite_counts},
             counts=Counts(raw_clips=sum(len(s.ids) for s in splits),
@@ -468,7 +489,7 @@ def import_mmsa(path: str | os.PathLike, name: str, out_dir: str | os.PathLike, 
     write_built_dataset(
         out_dir, features=features, manifest=manifest, provenance=provenance,
         splits=((s.name, rows(s)) for s in sorted(splits, key=lambda s: order.index(s.name))),
-        sections=_card_sections(corpus, path, sha, verified, nonfinite,
+        sections=_card_sections(corpus, path, sha, status, nonfinite,
                                 _nonfinite_lines(nonfinite_counts)),
         shard_rows=shard_rows, shard_bytes=shard_bytes)
     assert report is not None

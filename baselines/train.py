@@ -36,16 +36,18 @@ import torch
 import yaml
 from torch.utils.data import DataLoader, IterableDataset
 
+from baselines.checkpoint import TaskInfo, write_checkpoint
 from baselines.data import Collator
 from baselines.models.base import Batch, EmotionModel
 from sdme.config import ConfigError, from_mapping, read_yaml_mapping, to_dict
 from sdme.device import resolve_device
-from sdme.fileio import atomic_path, atomic_write_text
+from sdme.fileio import atomic_write_text
 from sdme.metrics import metric_info
 
+#: The earlier checkpoint format (a ``torch.save`` payload), still read by load_checkpoint.
 CHECKPOINT_FORMAT = "sdme-baselines-checkpoint"
 CHECKPOINT_VERSION = 1
-CHECKPOINT_NAME = "best.pt"
+LEGACY_CHECKPOINT_NAME = "best.pt"
 CONFIG_NAME = "config.yaml"
 HISTORY_NAME = "history.json"
 
@@ -400,27 +402,40 @@ def evaluate(model: EmotionModel, data: object, config: TrainConfig | None = Non
 # ----------------------------------------------------------------------------- checkpoints
 
 
-def save_checkpoint(path: str | os.PathLike, model: EmotionModel, model_name: str,
-                    config: TrainConfig | None = None, epoch: int | None = None,
-                    metrics: Mapping[str, float] | None = None) -> Path:
-    """Writes weights, model name and config, and train config atomically to ``path``."""
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "version": CHECKPOINT_VERSION,
-        "model_name": model_name,
-        "model_config": to_dict(model.config),
-        "train_config": config.to_dict() if config is not None else None,
-        "epoch": epoch,
-        "metrics": dict(metrics or {}),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-    }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-    return Path(path)
+def save_checkpoint(out_dir: str | os.PathLike, model: EmotionModel,
+                    model_name: str | None = None, config: TrainConfig | None = None,
+                    epoch: int | None = None, metrics: Mapping[str, float] | None = None,
+                    task_info: TaskInfo | None = None) -> Path:
+    """Writes ``model`` as a Hugging Face-format checkpoint folder (``model.safetensors``,
+    ``config.json``, ``README.md``; see ``baselines.checkpoint``), each file atomically.
+
+    Args:
+        out_dir: The checkpoint folder.
+        model: The model (its ``model_name`` is used unless ``model_name`` is given).
+        model_name: Its registered name.
+        config: The train config, recorded with the epoch and metrics.
+        epoch: The epoch of these weights.
+        metrics: Their validation metrics.
+        task_info: What it predicts and from what data (default: ``model.task_info``, else what
+            its config says).
+
+    Returns:
+        ``out_dir``, which ``EmotionModel.from_pretrained`` and :func:`load_checkpoint` read.
+    """
+    if model_name:
+        model.model_name = model_name
+    if task_info is not None:
+        model.task_info = task_info
+    summary: dict[str, object] = {"epoch": epoch, "metrics": dict(metrics or {})}
+    if config is not None:
+        summary["train_config"] = config.to_dict()
+    model.fit_summary = {**(model.fit_summary or {}), **summary}
+    return write_checkpoint(model, out_dir)
 
 
 def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
-    """The raw checkpoint dict (weights-only unpickling), checked for format.
+    """The raw payload of a checkpoint in the earlier format (``best.pt``, a ``torch.save``
+    dict), unpickled weights-only and checked for format.
 
     Raises:
         ValueError: if the file is not an SDME baselines checkpoint.
@@ -439,16 +454,38 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
 def load_checkpoint(path: str | os.PathLike,
                     map_location: str | torch.device = "cpu") -> EmotionModel:
-    """Rebuilds the model with ``baselines.create_model`` and loads its weights (eval mode).
+    """Loads a trained model in eval mode, with its registered name as ``model.model_name``.
 
-    The model's registered name is set as ``model.model_name``.
+    Args:
+        path: A Hugging Face-format checkpoint folder (what :func:`fit` and ``benchmark run``
+            write; read by ``EmotionModel.from_pretrained``), or a checkpoint of the earlier
+            format: a ``best.pt`` file or a folder holding one (rebuilt with
+            ``baselines.create_model``; it records no class names or data provenance).
+        map_location: Device of the loaded weights.
+
+    Raises:
+        FileNotFoundError: No checkpoint at ``path``.
+        ValueError: Not an SDME checkpoint, or weights that do not fit (the message names the
+            file).
     """
     from baselines import create_model
 
+    path = Path(path)
+    if path.is_dir():
+        if (path / "config.json").is_file():
+            return EmotionModel.from_pretrained(path, map_location=str(map_location)).eval()
+        if not (path / LEGACY_CHECKPOINT_NAME).is_file():
+            raise FileNotFoundError(f"{path}: no checkpoint here (neither config.json + "
+                                    f"model.safetensors nor {LEGACY_CHECKPOINT_NAME})")
+        path = path / LEGACY_CHECKPOINT_NAME
+    elif not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint file or folder")
     payload = read_checkpoint(path, map_location)
     model = create_model(payload["model_name"], **payload["model_config"])
     model.load_state_dict(payload["state_dict"])
     model.model_name = payload["model_name"]
+    model.fit_summary = {"epoch": payload.get("epoch"), "metrics": payload.get("metrics") or {},
+                         "train_config": payload.get("train_config")}
     return model.eval()
 
 
@@ -465,7 +502,8 @@ class FitResult:
         select_metric: the metric used.
         history: one dict per epoch: mean training losses (``loss``, ``task`` and each extra
             loss by name), validation metrics prefixed ``val_``, and seconds.
-        checkpoint: path of the saved checkpoint, if ``out_dir`` was set.
+        checkpoint: the checkpoint folder (``out_dir``: ``model.safetensors``, ``config.json``,
+            ``README.md``), if ``out_dir`` was set.
         stopped_early: whether patience ran out before ``epochs``.
     """
 
@@ -522,7 +560,8 @@ def _train_epoch(model: EmotionModel, loader: Iterable[Batch], optimizer: torch.
 
 
 def fit(model: EmotionModel, train_data: object, val_data: object | None,
-        config: TrainConfig | None = None, model_name: str | None = None) -> FitResult:
+        config: TrainConfig | None = None, model_name: str | None = None,
+        task_info: TaskInfo | None = None) -> FitResult:
     """Trains ``model`` and leaves the validation-selected weights loaded in it.
 
     Seeds Python, numpy and torch from ``config.seed`` first. For identical runs, seed before
@@ -535,6 +574,15 @@ def fit(model: EmotionModel, train_data: object, val_data: object | None,
         config: training options.
         model_name: registered name, stored in the checkpoint; default ``model.model_name``
             (set by ``baselines.create_model``).
+        task_info: what the model predicts and from what data, kept as ``model.task_info`` and
+            written into the checkpoint (``baselines.checkpoint.TaskInfo.for_model(model,
+            dataset=BUILT_FOLDER)`` records the training data's extractors, which ``predict``
+            needs); default: ``model.task_info`` if set, else the model's config with the class
+            names of a ``datasets`` training split.
+
+    The checkpoint (with ``config.out_dir``) is the selected epoch's weights in the Hugging Face
+    format (``baselines.checkpoint``), rewritten at each improvement; ``EmotionModel.
+    from_pretrained(out_dir)`` loads it.
 
     Returns:
         The selected epoch, its score and the per-epoch history.
@@ -559,6 +607,11 @@ def fit(model: EmotionModel, train_data: object, val_data: object | None,
                                   lr=config.lr, weight_decay=config.weight_decay)
     scaler = torch.amp.GradScaler(device.type) if amp == torch.float16 else None
     train_loader = make_loader(train_data, model, config, train=True, device=device)
+    if model_name:
+        model.model_name = model_name
+    if task_info is not None or getattr(model, "task_info", None) is None:
+        model.task_info = task_info or TaskInfo.for_model(model,
+                                                          class_names=_class_names(train_data))
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         save_config(out_dir / CONFIG_NAME, config, model, model_name)
@@ -591,12 +644,13 @@ def fit(model: EmotionModel, train_data: object, val_data: object | None,
             history.append(record)
             if improved:
                 best_score, best_epoch, stale = score, epoch, 0
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                model.fit_summary = {
+                    "epoch": epoch, "select_metric": metric, "score": score,
+                    "metrics": {k: v for k, v in record.items() if k.startswith("val_")},
+                    "train_config": config.to_dict()}
                 if out_dir is not None:
-                    checkpoint = save_checkpoint(out_dir / CHECKPOINT_NAME, model, model_name,
-                                                 config, epoch, {f"val_{metric}": score}
-                                                 if score is not None else {})
-                else:
-                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                    checkpoint = write_checkpoint(model, out_dir)
             else:
                 stale += 1
                 if config.patience and stale >= config.patience:
@@ -604,14 +658,20 @@ def fit(model: EmotionModel, train_data: object, val_data: object | None,
                     break
     if best_epoch < 0:
         raise ValueError("no training epoch ran (epochs must be >= 1)")
-    if checkpoint is not None:
-        model.load_state_dict(read_checkpoint(checkpoint, device)["state_dict"])
-    elif best_state is not None:
+    if best_state is not None:
         model.load_state_dict(best_state)
     if out_dir is not None:
         atomic_write_text(out_dir / HISTORY_NAME, json.dumps(_jsonable(history), indent=1))
     return FitResult(best_epoch=best_epoch, best_score=best_score, select_metric=metric,
                      history=history, checkpoint=checkpoint, stopped_early=stopped_early)
+
+
+def _class_names(data: object) -> list[str] | None:
+    """The class names of a ``datasets`` split's ``label`` ClassLabel, if it has one."""
+    features = getattr(data, "features", None)
+    names = getattr(features.get("label"), "names", None) if isinstance(features, Mapping) \
+        else None
+    return list(names) if names else None
 
 
 def _jsonable(history: list[dict[str, float]]) -> list[dict[str, float | None]]:

@@ -21,8 +21,9 @@ Self-MM's class centres). ``config.json`` is what this module writes and reads:
 - ``training``: the selected epoch, its validation metrics and the train config.
 
 The model card (``README.md``) says the same in words, with the YAML metadata the Hub reads.
-Checkpoints written before this format (a ``torch.save`` payload named ``best.pt``) still load
-with ``baselines.train.load_checkpoint``.
+:func:`save_checkpoint` writes a folder (each file atomically; ``fit`` calls it) and
+:func:`load_checkpoint` reads one, or a checkpoint of the earlier format (a ``torch.save``
+payload named ``best.pt``, which records no class names or provenance).
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ MODEL_FORMAT_VERSION = 1
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 CARD_NAME = "README.md"
+#: The earlier checkpoint format (a ``torch.save`` payload), still read by load_checkpoint.
+CHECKPOINT_FORMAT = "sdme-baselines-checkpoint"
+CHECKPOINT_VERSION = 1
+LEGACY_CHECKPOINT_NAME = "best.pt"
 
 
 class CheckpointError(ValueError):
@@ -253,17 +258,6 @@ def write_checkpoint(model: EmotionModel, out_dir: str | os.PathLike) -> Path:
     return out_dir
 
 
-def is_checkpoint_dir(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a folder with an SDME ``config.json``."""
-    config = Path(path) / CONFIG_NAME
-    if not config.is_file():
-        return False
-    try:
-        return json.loads(config.read_text(encoding="utf-8")).get("format") == MODEL_FORMAT
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
 def load_pretrained(cls: type[EmotionModel], model_id: str, config: Any, *,
                     map_location: str = "cpu", strict: bool = True,
                     **hub: Any) -> EmotionModel:
@@ -312,6 +306,98 @@ def load_pretrained(cls: type[EmotionModel], model_id: str, config: Any, *,
     model.task_info = task
     model.fit_summary = training
     return model
+
+
+# ----------------------------------------------------------------------------- checkpoint files
+
+
+def save_checkpoint(out_dir: str | os.PathLike, model: EmotionModel,
+                    model_name: str | None = None, config: Any = None,
+                    epoch: int | None = None, metrics: Mapping[str, float] | None = None,
+                    task_info: TaskInfo | None = None) -> Path:
+    """Writes ``model`` as a Hugging Face-format checkpoint folder (``model.safetensors``,
+    ``config.json``, ``README.md``; see ``baselines.checkpoint``), each file atomically.
+
+    Args:
+        out_dir: The checkpoint folder.
+        model: The model (its ``model_name`` is used unless ``model_name`` is given).
+        model_name: Its registered name.
+        config: The train config (``baselines.train.TrainConfig``), recorded with the epoch and
+            metrics.
+        epoch: The epoch of these weights.
+        metrics: Their validation metrics.
+        task_info: What it predicts and from what data (default: ``model.task_info``, else what
+            its config says).
+
+    Returns:
+        ``out_dir``, which ``EmotionModel.from_pretrained`` and :func:`load_checkpoint` read.
+    """
+    if model_name:
+        model.model_name = model_name
+    if task_info is not None:
+        model.task_info = task_info
+    summary: dict[str, object] = {"epoch": epoch, "metrics": dict(metrics or {})}
+    if config is not None:
+        summary["train_config"] = config.to_dict()
+    model.fit_summary = {**(model.fit_summary or {}), **summary}
+    return write_checkpoint(model, out_dir)
+
+
+def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
+    """The raw payload of a checkpoint in the earlier format (``best.pt``, a ``torch.save``
+    dict), unpickled weights-only and checked for format.
+
+    Raises:
+        ValueError: if the file is not an SDME baselines checkpoint.
+    """
+    import torch
+
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # re-raised with the file name
+        raise ValueError(f"{path}: cannot read checkpoint: {exc}") from exc
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: not an SDME baselines checkpoint")
+    if payload.get("version") != CHECKPOINT_VERSION:
+        raise ValueError(f"{path}: checkpoint version {payload.get('version')} is not supported "
+                         f"(expected {CHECKPOINT_VERSION})")
+    return payload
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> EmotionModel:
+    """Loads a trained model in eval mode, with its registered name as ``model.model_name``.
+
+    Args:
+        path: A Hugging Face-format checkpoint folder (what :func:`fit` and ``benchmark run``
+            write; read by ``EmotionModel.from_pretrained``), or a checkpoint of the earlier
+            format: a ``best.pt`` file or a folder holding one (rebuilt with
+            ``baselines.create_model``; it records no class names or data provenance).
+        map_location: Device of the loaded weights.
+
+    Raises:
+        FileNotFoundError: No checkpoint at ``path``.
+        ValueError: Not an SDME checkpoint, or weights that do not fit (the message names the
+            file).
+    """
+    from baselines.models.base import EmotionModel, create_model
+
+    path = Path(path)
+    if path.is_dir():
+        if (path / CONFIG_NAME).is_file():
+            return EmotionModel.from_pretrained(path, map_location=str(map_location)).eval()
+        if not (path / LEGACY_CHECKPOINT_NAME).is_file():
+            raise FileNotFoundError(f"{path}: no checkpoint here (neither config.json + "
+                                    f"model.safetensors nor {LEGACY_CHECKPOINT_NAME})")
+        path = path / LEGACY_CHECKPOINT_NAME
+    elif not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint file or folder")
+    payload = read_checkpoint(path, map_location)
+    model = create_model(payload["model_name"], **payload["model_config"])
+    model.load_state_dict(payload["state_dict"])
+    model.model_name = payload["model_name"]
+    model.fit_summary = {"epoch": payload.get("epoch"), "metrics": payload.get("metrics") or {},
+                         "train_config": payload.get("train_config")}
+    return model.eval()
 
 
 # ----------------------------------------------------------------------------- the model card
@@ -408,7 +494,8 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-__all__ = ["CARD_NAME", "CONFIG_NAME", "MODEL_FORMAT", "MODEL_FORMAT_VERSION", "WEIGHTS_NAME",
+__all__ = ["CARD_NAME", "CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "CONFIG_NAME",
+           "LEGACY_CHECKPOINT_NAME", "MODEL_FORMAT", "MODEL_FORMAT_VERSION", "WEIGHTS_NAME",
            "CheckpointError", "DatasetProvenance", "TaskInfo", "checkpoint_config",
-           "is_checkpoint_dir", "load_pretrained", "model_card", "parse_checkpoint_config",
-           "write_checkpoint"]
+           "load_checkpoint", "load_pretrained", "model_card",
+           "parse_checkpoint_config", "read_checkpoint", "save_checkpoint", "write_checkpoint"]

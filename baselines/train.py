@@ -36,7 +36,13 @@ import torch
 import yaml
 from torch.utils.data import DataLoader, IterableDataset
 
-from baselines.checkpoint import TaskInfo, write_checkpoint
+from baselines.checkpoint import (  # noqa: F401 - checkpoints are read and written from here too
+    TaskInfo,
+    load_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+    write_checkpoint,
+)
 from baselines.data import Collator
 from baselines.models.base import Batch, EmotionModel
 from sdme.config import ConfigError, from_mapping, read_yaml_mapping, to_dict
@@ -44,10 +50,6 @@ from sdme.device import resolve_device
 from sdme.fileio import atomic_write_text
 from sdme.metrics import metric_info
 
-#: The earlier checkpoint format (a ``torch.save`` payload), still read by load_checkpoint.
-CHECKPOINT_FORMAT = "sdme-baselines-checkpoint"
-CHECKPOINT_VERSION = 1
-LEGACY_CHECKPOINT_NAME = "best.pt"
 CONFIG_NAME = "config.yaml"
 HISTORY_NAME = "history.json"
 
@@ -397,96 +399,6 @@ def evaluate(model: EmotionModel, data: object, config: TrainConfig | None = Non
     metrics = selection_metrics(model.config.task, predictions.logits, predictions.labels,
                                 model.config.num_classes)
     return Evaluation(metrics=metrics, predictions=predictions)
-
-
-# ----------------------------------------------------------------------------- checkpoints
-
-
-def save_checkpoint(out_dir: str | os.PathLike, model: EmotionModel,
-                    model_name: str | None = None, config: TrainConfig | None = None,
-                    epoch: int | None = None, metrics: Mapping[str, float] | None = None,
-                    task_info: TaskInfo | None = None) -> Path:
-    """Writes ``model`` as a Hugging Face-format checkpoint folder (``model.safetensors``,
-    ``config.json``, ``README.md``; see ``baselines.checkpoint``), each file atomically.
-
-    Args:
-        out_dir: The checkpoint folder.
-        model: The model (its ``model_name`` is used unless ``model_name`` is given).
-        model_name: Its registered name.
-        config: The train config, recorded with the epoch and metrics.
-        epoch: The epoch of these weights.
-        metrics: Their validation metrics.
-        task_info: What it predicts and from what data (default: ``model.task_info``, else what
-            its config says).
-
-    Returns:
-        ``out_dir``, which ``EmotionModel.from_pretrained`` and :func:`load_checkpoint` read.
-    """
-    if model_name:
-        model.model_name = model_name
-    if task_info is not None:
-        model.task_info = task_info
-    summary: dict[str, object] = {"epoch": epoch, "metrics": dict(metrics or {})}
-    if config is not None:
-        summary["train_config"] = config.to_dict()
-    model.fit_summary = {**(model.fit_summary or {}), **summary}
-    return write_checkpoint(model, out_dir)
-
-
-def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
-    """The raw payload of a checkpoint in the earlier format (``best.pt``, a ``torch.save``
-    dict), unpickled weights-only and checked for format.
-
-    Raises:
-        ValueError: if the file is not an SDME baselines checkpoint.
-    """
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # re-raised with the file name
-        raise ValueError(f"{path}: cannot read checkpoint: {exc}") from exc
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not an SDME baselines checkpoint")
-    if payload.get("version") != CHECKPOINT_VERSION:
-        raise ValueError(f"{path}: checkpoint version {payload.get('version')} is not supported "
-                         f"(expected {CHECKPOINT_VERSION})")
-    return payload
-
-
-def load_checkpoint(path: str | os.PathLike,
-                    map_location: str | torch.device = "cpu") -> EmotionModel:
-    """Loads a trained model in eval mode, with its registered name as ``model.model_name``.
-
-    Args:
-        path: A Hugging Face-format checkpoint folder (what :func:`fit` and ``benchmark run``
-            write; read by ``EmotionModel.from_pretrained``), or a checkpoint of the earlier
-            format: a ``best.pt`` file or a folder holding one (rebuilt with
-            ``baselines.create_model``; it records no class names or data provenance).
-        map_location: Device of the loaded weights.
-
-    Raises:
-        FileNotFoundError: No checkpoint at ``path``.
-        ValueError: Not an SDME checkpoint, or weights that do not fit (the message names the
-            file).
-    """
-    from baselines import create_model
-
-    path = Path(path)
-    if path.is_dir():
-        if (path / "config.json").is_file():
-            return EmotionModel.from_pretrained(path, map_location=str(map_location)).eval()
-        if not (path / LEGACY_CHECKPOINT_NAME).is_file():
-            raise FileNotFoundError(f"{path}: no checkpoint here (neither config.json + "
-                                    f"model.safetensors nor {LEGACY_CHECKPOINT_NAME})")
-        path = path / LEGACY_CHECKPOINT_NAME
-    elif not path.is_file():
-        raise FileNotFoundError(f"{path}: no such checkpoint file or folder")
-    payload = read_checkpoint(path, map_location)
-    model = create_model(payload["model_name"], **payload["model_config"])
-    model.load_state_dict(payload["state_dict"])
-    model.model_name = payload["model_name"]
-    model.fit_summary = {"epoch": payload.get("epoch"), "metrics": payload.get("metrics") or {},
-                         "train_config": payload.get("train_config")}
-    return model.eval()
 
 
 # ----------------------------------------------------------------------------- training

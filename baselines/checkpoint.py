@@ -338,7 +338,7 @@ def save_checkpoint(out_dir: str | os.PathLike, model: EmotionModel,
         model.task_info = task_info
     summary: dict[str, object] = {"epoch": epoch, "metrics": dict(metrics or {})}
     if config is not None:
-        summary["train_config"] = config.to_dict()
+        summary["train_config"] = {k: v for k, v in config.to_dict().items() if k != "out_dir"}
     model.fit_summary = {**(model.fit_summary or {}), **summary}
     return write_checkpoint(model, out_dir)
 

@@ -560,7 +560,8 @@ def fit(model: EmotionModel, train_data: object, val_data: object | None,
                 model.fit_summary = {
                     "epoch": epoch, "select_metric": metric, "score": score,
                     "metrics": {k: v for k, v in record.items() if k.startswith("val_")},
-                    "train_config": config.to_dict()}
+                    "train_config": {k: v for k, v in config.to_dict().items()
+                                     if k != "out_dir"}}  # no local paths in a published card
                 if out_dir is not None:
                     checkpoint = write_checkpoint(model, out_dir)
             else:

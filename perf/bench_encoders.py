@@ -114,7 +114,7 @@ def measure(modality: str, name: str, params: dict[str, Any], device: str, clips
 
     if modality == "vision":
         params = {**params, "fps": fps}
-    extractor = create_extractor(modality, name, device=device, **params)
+    extractor = create_extractor(modality, name, device=device, **params).to(device)
     start = time.perf_counter()
     extractor.extract(raw, clips[0])
     load = time.perf_counter() - start

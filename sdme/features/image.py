@@ -119,6 +119,7 @@ class ImageEncoderExtractor(_FaceFramesExtractor):
         self.local = LocalModel(params.model, params.revision, extractor=f"vision/{self.NAME}",
                                 model_types=CLIP_TYPES if is_clip else None,
                                 processor="image_processor")
+        self.local.to(device)  # loaded there on first use
         config = self.local.config
         if not is_clip and config.model_type in CLIP_TYPES:
             raise ValueError(f"{params.model}: a CLIP model; use the 'clip' vision extractor")

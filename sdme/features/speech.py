@@ -112,6 +112,7 @@ class SpeechEncoderExtractor(Extractor):
         params = params or SpeechParams()
         self.local = LocalModel(params.model, params.revision, extractor=f"audio/{self.NAME}",
                                 model_types=FAMILIES[self.NAME], processor="feature_extractor")
+        self.local.to(device)  # loaded there on first use
         config = self.local.config
         layers = int(config.num_hidden_layers) + 1
         if not -layers <= params.layer < layers:

@@ -36,16 +36,20 @@ import torch
 import yaml
 from torch.utils.data import DataLoader, IterableDataset
 
+from baselines.checkpoint import (  # noqa: F401 - checkpoints are read and written from here too
+    TaskInfo,
+    load_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+    write_checkpoint,
+)
 from baselines.data import Collator
 from baselines.models.base import Batch, EmotionModel
 from sdme.config import ConfigError, from_mapping, read_yaml_mapping, to_dict
 from sdme.device import resolve_device
-from sdme.fileio import atomic_path, atomic_write_text
+from sdme.fileio import atomic_write_text
 from sdme.metrics import metric_info
 
-CHECKPOINT_FORMAT = "sdme-baselines-checkpoint"
-CHECKPOINT_VERSION = 1
-CHECKPOINT_NAME = "best.pt"
 CONFIG_NAME = "config.yaml"
 HISTORY_NAME = "history.json"
 
@@ -397,61 +401,6 @@ def evaluate(model: EmotionModel, data: object, config: TrainConfig | None = Non
     return Evaluation(metrics=metrics, predictions=predictions)
 
 
-# ----------------------------------------------------------------------------- checkpoints
-
-
-def save_checkpoint(path: str | os.PathLike, model: EmotionModel, model_name: str,
-                    config: TrainConfig | None = None, epoch: int | None = None,
-                    metrics: Mapping[str, float] | None = None) -> Path:
-    """Writes weights, model name and config, and train config atomically to ``path``."""
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "version": CHECKPOINT_VERSION,
-        "model_name": model_name,
-        "model_config": to_dict(model.config),
-        "train_config": config.to_dict() if config is not None else None,
-        "epoch": epoch,
-        "metrics": dict(metrics or {}),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-    }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-    return Path(path)
-
-
-def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
-    """The raw checkpoint dict (weights-only unpickling), checked for format.
-
-    Raises:
-        ValueError: if the file is not an SDME baselines checkpoint.
-    """
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # re-raised with the file name
-        raise ValueError(f"{path}: cannot read checkpoint: {exc}") from exc
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not an SDME baselines checkpoint")
-    if payload.get("version") != CHECKPOINT_VERSION:
-        raise ValueError(f"{path}: checkpoint version {payload.get('version')} is not supported "
-                         f"(expected {CHECKPOINT_VERSION})")
-    return payload
-
-
-def load_checkpoint(path: str | os.PathLike,
-                    map_location: str | torch.device = "cpu") -> EmotionModel:
-    """Rebuilds the model with ``baselines.create_model`` and loads its weights (eval mode).
-
-    The model's registered name is set as ``model.model_name``.
-    """
-    from baselines import create_model
-
-    payload = read_checkpoint(path, map_location)
-    model = create_model(payload["model_name"], **payload["model_config"])
-    model.load_state_dict(payload["state_dict"])
-    model.model_name = payload["model_name"]
-    return model.eval()
-
-
 # ----------------------------------------------------------------------------- training
 
 
@@ -465,7 +414,8 @@ class FitResult:
         select_metric: the metric used.
         history: one dict per epoch: mean training losses (``loss``, ``task`` and each extra
             loss by name), validation metrics prefixed ``val_``, and seconds.
-        checkpoint: path of the saved checkpoint, if ``out_dir`` was set.
+        checkpoint: the checkpoint folder (``out_dir``: ``model.safetensors``, ``config.json``,
+            ``README.md``), if ``out_dir`` was set.
         stopped_early: whether patience ran out before ``epochs``.
     """
 
@@ -522,7 +472,8 @@ def _train_epoch(model: EmotionModel, loader: Iterable[Batch], optimizer: torch.
 
 
 def fit(model: EmotionModel, train_data: object, val_data: object | None,
-        config: TrainConfig | None = None, model_name: str | None = None, *,
+        config: TrainConfig | None = None, model_name: str | None = None,
+        task_info: TaskInfo | None = None, *,
         on_epoch_end: Callable[[Mapping[str, float]], None] | None = None) -> FitResult:
     """Trains ``model`` and leaves the validation-selected weights loaded in it.
 
@@ -536,9 +487,18 @@ def fit(model: EmotionModel, train_data: object, val_data: object | None,
         config: training options.
         model_name: registered name, stored in the checkpoint; default ``model.model_name``
             (set by ``baselines.create_model``).
+        task_info: what the model predicts and from what data, kept as ``model.task_info`` and
+            written into the checkpoint (``baselines.checkpoint.TaskInfo.for_model(model,
+            dataset=BUILT_FOLDER)`` records the training data's extractors, which ``predict``
+            needs); default: ``model.task_info`` if set, else the model's config with the class
+            names of a ``datasets`` training split.
         on_epoch_end: called with each epoch's history record (validation metrics included)
             once the epoch is over; an exception it raises ends training and propagates (a
             tuner's pruning, for instance).
+
+    The checkpoint (with ``config.out_dir``) is the selected epoch's weights in the Hugging Face
+    format (``baselines.checkpoint``), rewritten at each improvement; ``EmotionModel.
+    from_pretrained(out_dir)`` loads it.
 
     Returns:
         The selected epoch, its score and the per-epoch history.
@@ -563,6 +523,11 @@ def fit(model: EmotionModel, train_data: object, val_data: object | None,
                                   lr=config.lr, weight_decay=config.weight_decay)
     scaler = torch.amp.GradScaler(device.type) if amp == torch.float16 else None
     train_loader = make_loader(train_data, model, config, train=True, device=device)
+    if model_name:
+        model.model_name = model_name
+    if task_info is not None or getattr(model, "task_info", None) is None:
+        model.task_info = task_info or TaskInfo.for_model(model,
+                                                          class_names=_class_names(train_data))
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         save_config(out_dir / CONFIG_NAME, config, model, model_name)
@@ -597,12 +562,14 @@ def fit(model: EmotionModel, train_data: object, val_data: object | None,
                 on_epoch_end(record)
             if improved:
                 best_score, best_epoch, stale = score, epoch, 0
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                model.fit_summary = {
+                    "epoch": epoch, "select_metric": metric, "score": score,
+                    "metrics": {k: v for k, v in record.items() if k.startswith("val_")},
+                    "train_config": {k: v for k, v in config.to_dict().items()
+                                     if k != "out_dir"}}  # no local paths in a published card
                 if out_dir is not None:
-                    checkpoint = save_checkpoint(out_dir / CHECKPOINT_NAME, model, model_name,
-                                                 config, epoch, {f"val_{metric}": score}
-                                                 if score is not None else {})
-                else:
-                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                    checkpoint = write_checkpoint(model, out_dir)
             else:
                 stale += 1
                 if config.patience and stale >= config.patience:
@@ -610,14 +577,20 @@ def fit(model: EmotionModel, train_data: object, val_data: object | None,
                     break
     if best_epoch < 0:
         raise ValueError("no training epoch ran (epochs must be >= 1)")
-    if checkpoint is not None:
-        model.load_state_dict(read_checkpoint(checkpoint, device)["state_dict"])
-    elif best_state is not None:
+    if best_state is not None:
         model.load_state_dict(best_state)
     if out_dir is not None:
         atomic_write_text(out_dir / HISTORY_NAME, json.dumps(_jsonable(history), indent=1))
     return FitResult(best_epoch=best_epoch, best_score=best_score, select_metric=metric,
                      history=history, checkpoint=checkpoint, stopped_early=stopped_early)
+
+
+def _class_names(data: object) -> list[str] | None:
+    """The class names of a ``datasets`` split's ``label`` ClassLabel, if it has one."""
+    features = getattr(data, "features", None)
+    names = getattr(features.get("label"), "names", None) if isinstance(features, Mapping) \
+        else None
+    return list(names) if names else None
 
 
 def _jsonable(history: list[dict[str, float]]) -> list[dict[str, float | None]]:

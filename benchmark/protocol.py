@@ -10,7 +10,10 @@ multimodal emotion corpora; MMSA reports means over five seeds too):
    validation splits are streamed from their parquet shards in bounded memory
    (:class:`StreamedRows`; the train split with a seeded windowed shuffle). Checkpoint
    selection and early stopping use the validation split only; the test split is never handed
-   to ``fit``.
+   to ``fit``. The selected weights of each seed are kept as a Hugging Face-format checkpoint
+   (``baselines.checkpoint``: weights, config with the task and the dataset's extractor
+   provenance, model card) in ``<store>/<model>/<task>.checkpoints/seed-<seed>/``
+   (:func:`checkpoint_dir`), which ``python -m baselines predict`` runs on new clips.
 2. only once ``fit`` has returned, the sealed test split is opened for this seed — once
    (:class:`SealedSplit` raises on a second opening or an opening without a finished fit) — and
    the selected model predicts it clean and under every robustness condition of the task
@@ -344,6 +347,7 @@ def run_benchmark(model_name: str, task: str | Task = DEFAULT_TASK, *,
             made for another model, task or dataset.
     """
     import baselines
+    from baselines.checkpoint import DatasetProvenance, TaskInfo
     from baselines.train import fit, make_config, seed_everything
     from benchmark.tune import tuned_run_config, verify_tuning
     from sdme import paths
@@ -378,7 +382,8 @@ def run_benchmark(model_name: str, task: str | Task = DEFAULT_TASK, *,
                                 f"splits: {', '.join(data)}")
     class_names = taxonomy(data) if task.task_type == "discrete" else None
     reference = TestReference.from_split(data[task.test_split], task, class_names)
-    build_info = read_build_info(folder).to_dict()
+    provenance = read_build_info(folder)
+    build_info = provenance.to_dict()
     fingerprint = dataset_fingerprint(reference, build_info)
     if task.dataset_fingerprint is not None and fingerprint != task.dataset_fingerprint:
         raise ProtocolError(f"{folder}: dataset fingerprint {fingerprint[:12]} differs from the "
@@ -403,6 +408,11 @@ def run_benchmark(model_name: str, task: str | Task = DEFAULT_TASK, *,
         f"validation, {len(reference.ids)} test clips), seeds {seeds}, device {resolved_device}")
     say(_describe_config(tuning, tuning_path, config))
 
+    store = Path(out_dir) if out_dir else paths.data_dir(data_dir) / "results"
+    task_info = TaskInfo(task=task.task_type, modalities=list(task.modalities),
+                         input_dims=dims, class_names=class_names, target=task.label_column,
+                         name=task.key,
+                         dataset=DatasetProvenance.from_build_info(provenance, fingerprint))
     records: dict[int, dict[str, PredictionRecord]] = {}
     selections: dict[int, Selection] = {}
     train_config = model_config = None
@@ -410,9 +420,11 @@ def run_benchmark(model_name: str, task: str | Task = DEFAULT_TASK, *,
     for seed in seeds:
         seed_everything(seed)
         model = baselines.create_model(model_name, **model_options)
-        train_cfg = make_config(config["train"], seed=seed, device=device)
+        train_cfg = make_config(config["train"], seed=seed, device=device,
+                                out_dir=str(checkpoint_dir(store, model_name, task.name, seed)))
         train = training_rows(folder, task, task.train_split, seed=seed)
-        result = fit(model, train, validation, train_cfg, model_name=model_name)
+        result = fit(model, train, validation, train_cfg, model_name=model_name,
+                     task_info=task_info)
         test = sealed.open(seed, result)
         records[seed] = _predictions_for_seed(task, model, test, scales, seed, train_cfg)
         selections[seed] = Selection(select_metric=result.select_metric,
@@ -422,14 +434,14 @@ def run_benchmark(model_name: str, task: str | Task = DEFAULT_TASK, *,
                                      epochs_run=len(result.history),
                                      stopped_early=result.stopped_early)
         if train_config is None:
-            train_config = {k: v for k, v in train_cfg.to_dict().items() if k != "seed"}
+            train_config = {k: v for k, v in train_cfg.to_dict().items()
+                            if k not in ("seed", "out_dir")}
             model_config = dataclasses.asdict(model.config)
             num_parameters = int(sum(p.numel() for p in model.parameters()))
         say(f"  seed {seed}: best epoch {result.best_epoch} "
             f"(val {result.select_metric} {result.best_score:.4f})"
             if result.best_score is not None else f"  seed {seed}: trained")
 
-    store = Path(out_dir) if out_dir else paths.data_dir(data_dir) / "results"
     return write_results(
         task, reference, records, seeds, store=store, selections=selections,
         dataset=describe_dataset(task, fingerprint, {s: len(data[s]) for s in data}, build_info),
@@ -452,6 +464,12 @@ def _describe_config(tuning: Tuning | None, path: Path | None,
     return (f"config: tuned by `benchmark tune`{where}: best of {tuning.trials} trials "
             f"({tuning.epochs} epochs each), validation {tuning.metric} "
             f"{tuning.best_value:.4f}{partial}; values {given}")
+
+
+def checkpoint_dir(store: str | os.PathLike, model: str, task: str, seed: int) -> Path:
+    """Where ``benchmark run`` keeps the selected checkpoint of one seed:
+    ``<store>/<model>/<task>.checkpoints/seed-<seed>/`` (beside the results file)."""
+    return results_path(store, model, task).with_name(f"{task}.checkpoints") / f"seed-{seed}"
 
 
 def describe_dataset(task: Task, fingerprint: str, splits: Mapping[str, int],
@@ -498,6 +516,6 @@ def _jsonable(value: Any) -> Any:
 
 
 __all__ = ["DEFAULT_SEEDS", "RUN_CONFIG_SECTIONS", "TUNED_SECTION", "RunOutput", "SealedSplit",
-           "StreamedRows", "check_run_config", "describe_dataset", "environment",
-           "input_columns", "load_run_config", "run_benchmark", "split_columns",
+           "StreamedRows", "check_run_config", "checkpoint_dir", "describe_dataset",
+           "environment", "input_columns", "load_run_config", "run_benchmark", "split_columns",
            "training_rows", "write_results"]

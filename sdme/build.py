@@ -525,8 +525,8 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     t = time.perf_counter()
     scores = CorpusScores.of(manifest, kept)
     dims = {m: extractors[m].info.dim for m in MODALITIES}
-    records = {m: ExtractorRecord(**e.info.to_dict(), fingerprint=e.info.fingerprint())
-               for m, e in extractors.items()}
+    records = {m: ExtractorRecord(**e.info.to_dict(), fingerprint=e.info.fingerprint(),
+                                  options=e.options) for m, e in extractors.items()}
     missing_counts = Counter(e.modality for e in events if e.action == "missing")
     cache = {"extracted": sum(len(r.computed) for r in results.values()),
              "reused": sum(len(r.lengths) - len(r.computed) for r in results.values()

@@ -289,6 +289,9 @@ class ExtractorRecord:
         dim: Feature vector size.
         params: Fully resolved parameters.
         fingerprint: sha256 of the above: what the features depend on.
+        options: The parameters the extractor was created with (``sdme.features.
+            create_extractor``'s keywords, local model paths included), from which
+            ``sdme.features.recreate_extractor`` makes it again; not part of the fingerprint.
     """
 
     name: str
@@ -297,6 +300,7 @@ class ExtractorRecord:
     dim: int
     params: dict[str, Any]
     fingerprint: str
+    options: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -219,9 +219,9 @@ def test_continuous_task_import_run_submit_leaderboard(tmp_path, monkeypatch):
     seen: list[tuple[str, dict]] = []
     real_fit = trainer.fit
 
-    def spy_fit(model, train_data, val_data, config=None, model_name=None):
+    def spy_fit(model, train_data, val_data, config=None, model_name=None, **kwargs):
         seen.append((model.config.task, {r["clip_id"]: r["label"] for r in train_data}))
-        return real_fit(model, train_data, val_data, config, model_name)
+        return real_fit(model, train_data, val_data, config, model_name, **kwargs)
 
     monkeypatch.setattr(trainer, "fit", spy_fit)
     result = benchmark_cli("run", "--model", "mren", "--task", "ch-sims", "--seeds", "0,1",

@@ -310,7 +310,7 @@ def test_hf_encoder_missing_weights_is_a_clear_error(tmp_path):
     (tmp_path / "folder").mkdir()
     with pytest.raises(FileNotFoundError, match="config.json"):
         create_extractor("text", "hf", model=str(tmp_path / "folder"))
-    with pytest.raises(ValueError, match="needs model"):
+    with pytest.raises(ValueError, match="needs local weights: set model="):
         create_extractor("text", "hf")
 
 

@@ -394,13 +394,13 @@ def test_run_submit_leaderboard_end_to_end(tmp_path, monkeypatch):
     events: list[tuple] = []
     real_fit, real_predict = trainer.fit, trainer.predict
 
-    def spy_fit(model, train_data, val_data, config=None, model_name=None):
+    def spy_fit(model, train_data, val_data, config=None, model_name=None, **kwargs):
         # train and validation are streamed from parquet (bounded memory), not the mapped table
         assert isinstance(train_data, StreamedRows) and isinstance(val_data, StreamedRows)
         seen = {r["clip_id"] for r in train_data} | {r["clip_id"] for r in val_data}
         assert not seen & test_ids, "the test split reached fit()"
         events.append(("fit_start", config.seed))
-        result = real_fit(model, train_data, val_data, config, model_name)
+        result = real_fit(model, train_data, val_data, config, model_name, **kwargs)
         events.append(("fit_end", config.seed))
         return result
 
@@ -437,6 +437,27 @@ def test_run_submit_leaderboard_end_to_end(tmp_path, monkeypatch):
     records = read_predictions(results_file.with_name("sdme-sample-discrete.predictions.jsonl"),
                                discrete=True)
     assert {s: set(v) for s, v in records.items()} == {0: test_ids, 1: test_ids}
+
+    # each seed's selected model is kept as a Hugging Face-format checkpoint that predicts the
+    # test clips as the run did, and knows its task and the dataset's extractors
+    from baselines import EmotionModel
+    from benchmark.protocol import checkpoint_dir
+    from sdme.loading import load_dataset
+
+    test_rows = load_dataset(built, split="test").with_format("numpy")
+    for seed in (0, 1):
+        folder = checkpoint_dir(tmp_path / "results", "mren", "sdme-sample-discrete", seed)
+        assert folder == results_file.parent / "sdme-sample-discrete.checkpoints" / f"seed-{seed}"
+        model = EmotionModel.from_pretrained(folder)
+        assert model.fit_summary["epoch"] == results.per_seed[seed].selection.best_epoch
+        info = model.task_info
+        assert info.name == "sdme-sample-discrete@1" and info.class_names == list(CLASSES)
+        assert info.dataset.fingerprint == results.dataset.fingerprint
+        assert {m: e.name for m, e in info.dataset.extractors.items()} == {
+            "text": "double", "audio": "double", "vision": "double"}
+        again = real_predict(model, test_rows)
+        assert {cid: int(p) for cid, p in zip(again.ids, again.predicted(), strict=True)} == {
+            cid: r["prediction"] for cid, r in records[seed].items()}
 
     result = runner.invoke(main, ["submit", str(results_file), "--data-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output

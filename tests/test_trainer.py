@@ -22,7 +22,6 @@ from baselines.train import (
     load_checkpoint,
     load_config,
     predict,
-    read_checkpoint,
     resolve_amp,
     save_checkpoint,
     seed_everything,
@@ -42,6 +41,16 @@ def build(name: str, seed: int = 0, task: str = "discrete", **options):
     options = {"hidden": 16, "dropout": 0.0, **options}
     return baselines.create_model(name, input_dims=DIMS, num_classes=NUM_CLASSES, task=task,
                                   **options)
+
+
+def legacy_payload(model, name: str) -> dict:
+    """A checkpoint in the earlier format (``best.pt``), as ``save_checkpoint`` wrote it."""
+    from dataclasses import asdict
+
+    return {"format": "sdme-baselines-checkpoint", "version": 1, "model_name": name,
+            "model_config": asdict(model.config), "train_config": None, "epoch": 0,
+            "metrics": {}, "state_dict": {k: v.detach().cpu()
+                                          for k, v in model.state_dict().items()}}
 
 
 def cpu_config(**values) -> TrainConfig:
@@ -111,10 +120,15 @@ def test_selection_on_validation_and_early_stopping(tmp_path, train_rows) -> Non
 def test_checkpoint_round_trip(tmp_path, name: str, train_rows) -> None:
     model = build(name)
     fit(model, train_rows[:32], None, cpu_config(epochs=1))  # moves weights off their init
-    path = save_checkpoint(tmp_path / "ckpt.pt", model, name, cpu_config(), epoch=0)
+    path = save_checkpoint(tmp_path / "ckpt", model, name, cpu_config(), epoch=0)
+    assert {p.name for p in path.iterdir()} == {"model.safetensors", "config.json", "README.md"}
     loaded = load_checkpoint(path)
     assert type(loaded) is type(model) and loaded.model_name == name
     assert loaded.config == model.config
+    expected_state = model.state_dict()  # parameters and buffers (prototypes, centres, ...)
+    assert set(loaded.state_dict()) == set(expected_state)
+    for key, value in loaded.state_dict().items():
+        assert torch.equal(value, expected_state[key]), key
     expected = predict(model, train_rows)
     got = predict(loaded, train_rows)
     assert got.ids == expected.ids
@@ -127,12 +141,13 @@ def test_fit_writes_checkpoint_and_resolved_config(tmp_path, train_rows) -> None
     model = build("mren")
     config = cpu_config(epochs=2, out_dir=str(tmp_path / "run"))
     result = fit(model, train_rows, train_rows[:16], config)
-    assert result.checkpoint == tmp_path / "run" / "best.pt"
-    payload = read_checkpoint(result.checkpoint)
-    assert payload["model_name"] == "mren"
-    assert payload["epoch"] == result.best_epoch
-    assert payload["train_config"]["epochs"] == 2
-    assert not list((tmp_path / "run").glob(".*.tmp"))  # atomic writes leave no temp files
+    assert result.checkpoint == tmp_path / "run"
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["model_name"] == "mren"
+    assert saved["training"]["epoch"] == result.best_epoch
+    assert saved["training"]["train_config"]["epochs"] == 2
+    assert saved["training"]["metrics"]["val_accuracy"] == result.best_score
+    assert not list((tmp_path / "run").glob(".*"))  # staged writes leave nothing behind
     saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert saved["model"] == "mren"
     assert saved["model_config"]["input_dims"] == DIMS
@@ -145,10 +160,10 @@ def test_checkpoint_written_before_shared_encoder_options_loads(tmp_path, train_
     # best.pt as written before TFN's config gained ``num_heads`` (and with a tuple, as
     # ``dataclasses.asdict`` stored ``sequence_modalities`` then).
     model = build("tfn")
-    path = save_checkpoint(tmp_path / "best.pt", model, "tfn")
-    payload = torch.load(path, weights_only=True)
+    payload = legacy_payload(model, "tfn")
     del payload["model_config"]["num_heads"]
     payload["model_config"]["sequence_modalities"] = ("text",)
+    path = tmp_path / "best.pt"
     torch.save(payload, path)
     loaded = load_checkpoint(path)
     assert loaded.model_name == "tfn" and loaded.config == model.config

@@ -28,6 +28,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar, Literal, TypeVar
 
 import torch
+from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
 from baselines.search import SpaceSection
@@ -176,18 +177,68 @@ def prediction_loss(logits: torch.Tensor, labels: torch.Tensor, task: str,
     return nn.functional.l1_loss(logits.float().squeeze(-1), labels.float(), reduction=reduction)
 
 
-class EmotionModel(nn.Module):
+class EmotionModel(nn.Module, PyTorchModelHubMixin, library_name="sdme",
+                   tags=["sdme", "emotion-recognition", "multimodal"],
+                   pipeline_tag="video-classification"):
     """Base class: ``forward(batch) -> ModelOutput`` plus training hooks.
 
     Subclasses set ``config_class`` to their :class:`ModelConfig` subclass; :func:`create_model`
     builds it from the options it is given and passes it to ``__init__``.
+
+    Every model is a ``huggingface_hub.PyTorchModelHubMixin``: ``save_pretrained(folder)``
+    writes ``model.safetensors``, ``config.json`` and a model card, ``push_to_hub(repo)``
+    uploads the same files, and ``EmotionModel.from_pretrained(folder_or_repo)`` rebuilds the
+    registered model (of whatever class) and loads its weights (``baselines.checkpoint``).
+
+    Attributes:
+        model_name: The registered name (set by :func:`create_model`).
+        task_info: What it was trained to predict, and on what data
+            (``baselines.checkpoint.TaskInfo``; set by ``fit`` and ``from_pretrained``).
+        fit_summary: The selected epoch, its validation metrics and the train config.
     """
 
     config_class: type[ModelConfig] = ModelConfig
+    model_name: str | None = None
+    task_info: Any = None
+    fit_summary: dict[str, Any] | None = None
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
+
+    # --- Hugging Face format (huggingface_hub's mixin, filled in by baselines.checkpoint) ---
+
+    def save_pretrained(self, save_directory: str | os.PathLike, *,
+                        config: dict | None = None, **kwargs: Any) -> str | None:
+        """Writes ``model.safetensors``, ``config.json`` (``baselines.checkpoint``) and
+        ``README.md`` to ``save_directory`` (the mixin's method; ``config`` defaults to this
+        model's checkpoint config)."""
+        from baselines.checkpoint import checkpoint_config
+
+        return super().save_pretrained(
+            save_directory, config=config if config is not None else checkpoint_config(self),
+            **kwargs)
+
+    @classmethod
+    def _from_pretrained(cls, *, model_id: str, revision: str | None,
+                         cache_dir: str | os.PathLike | None, force_download: bool,
+                         local_files_only: bool, token: str | bool | None,
+                         config: dict | None = None, map_location: str = "cpu",
+                         strict: bool = True, **model_kwargs: Any) -> EmotionModel:
+        from baselines.checkpoint import load_pretrained
+
+        if model_kwargs:
+            raise TypeError(f"from_pretrained: unexpected argument(s) {sorted(model_kwargs)}")
+        return load_pretrained(cls, model_id, config, map_location=map_location, strict=strict,
+                               revision=revision, cache_dir=cache_dir,
+                               force_download=force_download,
+                               local_files_only=local_files_only, token=token)
+
+    def generate_model_card(self, *args: Any, **kwargs: Any) -> Any:
+        """The model card (``baselines.checkpoint.model_card``)."""
+        from baselines.checkpoint import model_card
+
+        return model_card(self)
 
     def forward(self, batch: Batch) -> ModelOutput:  # pragma: no cover - abstract
         raise NotImplementedError

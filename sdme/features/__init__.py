@@ -10,12 +10,19 @@ a close-match hint). The registry follows timm's ``register_model`` / ``create_m
 Built-in extractors (``list_extractors()``):
 
 - text: ``minilm`` (default; all-MiniLM-L6-v2 token embeddings, 384-d, offline) and ``hf``
-  (any Hugging Face encoder available locally) — ``sdme.features.text``.
+  (any Hugging Face encoder available locally, Chinese ones included) — ``sdme.features.text``.
 - audio: ``logmel`` (default; Kaldi-compatible log-mel filterbank) and ``egemaps`` (openSMILE
   eGeMAPSv02 low-level descriptors, needs ``pip install sdme[opensmile]``) —
-  ``sdme.features.audio``.
+  ``sdme.features.audio``; ``wav2vec2``, ``hubert`` and ``wavlm`` (self-supervised speech
+  encoders from local weights, a chosen layer, pooled) — ``sdme.features.speech``.
 - vision: ``face`` (default; MTCNN face crops plus landmark geometry) and ``facenet``
-  (InceptionResnetV1 embeddings from local weights) — ``sdme.features.vision``.
+  (InceptionResnetV1 embeddings from local weights) — ``sdme.features.vision``; ``clip`` and
+  ``vit`` (CLIP / ViT image encoders from local weights on the same MTCNN face crops) —
+  ``sdme.features.image``.
+
+Pretrained weights are never downloaded: they are read from a local folder or the Hugging Face
+cache (``sdme.features.pretrained``), and their provenance records a hash of the model's
+configuration and weights.
 
 **Adding an extractor is adding one file** ``sdme/features/<name>.py`` (found by registry
 discovery, or by a third-party package through the ``sdme.extractors`` entry-point group)::
@@ -37,6 +44,12 @@ The contract test (``tests/test_extractors.py``) then runs it on a real sample c
 ``[T, dim]``, float32, finite, ``dim == info.dim``, provenance), skipping it with a reason when
 a module it ``requires`` is not installed.
 
+An extractor made by :func:`create_extractor` keeps the parameters it was made with
+(``extractor.options``, its parameter dataclass as JSON); ``sdme build`` records them beside
+``info`` in ``build_info.json``, and :func:`recreate_extractor` makes the same extractor again
+from that record (what a trained model needs to decode a new clip the way its training data was
+decoded), checking that the result has the recorded fingerprint.
+
 Models are loaded lazily, once per extractor object, on the first ``extract`` call; importing
 this package loads nothing.
 """
@@ -47,7 +60,7 @@ import dataclasses
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,6 +112,8 @@ class Extractor(ABC):
 
     info: ExtractorInfo
     device: str = "cpu"
+    #: The parameters it was created with, as JSON (set by :func:`create_extractor`).
+    options: dict[str, Any] | None = None
 
     @abstractmethod
     def extract(self, raw_dir: Path, clip: RawClip) -> np.ndarray:
@@ -214,7 +229,63 @@ def create_extractor(modality: str, name: str | None = None, *, device: str = "c
     entry = registry.entry(name or DEFAULTS[modality])
     config = from_mapping(entry.meta["params"], params,
                           what=f"{modality} extractor {entry.name!r}")
-    return entry.obj(config, device=device)
+    extractor = entry.obj(config, device=device)
+    extractor.options = json.loads(json.dumps(dataclasses.asdict(config), default=str))
+    return extractor
+
+
+class ProvenanceMismatch(ValueError):
+    """A re-created extractor does not have the fingerprint its provenance record names."""
+
+
+def recreate_extractor(modality: str, record: Any, *, device: str = "cpu",
+                       overrides: Mapping[str, Any] | None = None,
+                       check: bool = True) -> Extractor:
+    """The extractor a provenance record (``sdme.built.ExtractorRecord``) describes, made again.
+
+    The record's ``options`` (the parameters the build created it with) are used when present;
+    records written before ``options`` existed give the ``params`` that are also parameters of
+    the extractor. ``overrides`` win over both (e.g. a model folder that lives elsewhere on this
+    machine).
+
+    Args:
+        modality: ``"text"``, ``"audio"`` or ``"vision"``.
+        record: An ``ExtractorRecord`` (``name``, ``version``, ``params``, ``fingerprint``,
+            ``options``).
+        device: Where its models run.
+        overrides: Parameters to change.
+        check: Raise :class:`ProvenanceMismatch` when the result's fingerprint differs from the
+            record's (features would not match the ones the record describes).
+
+    Raises:
+        KeyError: The record names no registered extractor (features made outside ``sdme
+            build``, e.g. a source's released features).
+        sdme.config.ConfigError: A bad parameter.
+        ProvenanceMismatch: With ``check``: the version or the resolved parameters differ; the
+            message names them.
+        FileNotFoundError, ImportError: What creating the extractor raises (weights or a module
+            missing).
+    """
+    from sdme.config import field_hints
+
+    entry = _registry(modality).entry(record.name)
+    options = getattr(record, "options", None)
+    if options is None:
+        known = field_hints(entry.meta["params"])
+        options = {k: v for k, v in (record.params or {}).items() if k in known}
+    extractor = create_extractor(modality, record.name, device=device,
+                                 **{**options, **dict(overrides or {})})
+    if check and extractor.info.fingerprint() != record.fingerprint:
+        info = extractor.info
+        changed = [f"version {record.version} -> {info.version}"] \
+            if str(record.version) != str(info.version) else []
+        keys = sorted(set(record.params or {}) | set(info.params))
+        changed += [f"{k}: {(record.params or {}).get(k)!r} -> {info.params.get(k)!r}"
+                    for k in keys if (record.params or {}).get(k) != info.params.get(k)]
+        raise ProvenanceMismatch(
+            f"the {modality} extractor {record.name!r} made here differs from the recorded one "
+            f"({'; '.join(changed) or 'dimension or modality'}): its features would not match")
+    return extractor
 
 
 __all__ = [
@@ -225,8 +296,10 @@ __all__ = [
     "Extractor",
     "ExtractorInfo",
     "NoParams",
+    "ProvenanceMismatch",
     "create_extractor",
     "extractor_entries",
     "list_extractors",
+    "recreate_extractor",
     "register_extractor",
 ]

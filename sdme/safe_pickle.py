@@ -42,7 +42,12 @@ documents them) and admits only what an honest feature pickle needs:
 Every refusal is one line naming the file and the reason (:class:`UnsafePickleError`); a file
 that is simply not a valid pickle gets ``pickle.UnpicklingError`` naming the file. Nothing from
 the file is executed beyond the allow-listed constructors, which are wrapped to check their
-arguments first.
+arguments first. Honest files are mostly a few large array payloads, so the interpreter's
+per-opcode cost hardly shows: ``perf/bench_safe_pickle.py`` compares its time and peak memory
+with the C unpickler's.
+
+This module is longer than the project's ~600 lines on purpose: the opcode interpreter, its
+allow-list and its budget form one security boundary, best read and reviewed in one file.
 """
 
 from __future__ import annotations

@@ -16,8 +16,10 @@ definition. Errors name the file (and the row) and the problem. What is refused,
   listed file path that is absolute, not in POSIX form, or has an empty, ``.`` or ``..`` part
   (:func:`relpath_problem`). A listed path that resolves outside the corpus through a symbolic
   link is refused where it would be read (:func:`resolve_inside`), before it is read.
-- ``annotations.csv`` rows (:func:`parse_annotation_row`): an empty ``clip_id`` or one with a
-  path separator; ``start``/``end`` that are not finite numbers, or a negative ``start``.
+- ``annotations.csv`` (:func:`iter_annotations`, :func:`parse_annotation_row`): text that is not
+  UTF-8 or that ``csv`` cannot read (a field over its size limit); a row with the wrong number of
+  fields, an empty ``clip_id`` or one with a path separator; ``start``/``end`` that are not
+  finite numbers, or a negative ``start``.
 - One rule for an empty transcript (:func:`empty_transcript`): ``sdme build`` drops the clip
   (``empty_text``) and ``sdme validate`` warns that it will.
 """
@@ -401,11 +403,21 @@ def iter_annotations(path: str | Path) -> Iterable[tuple[int, dict[str, str] | F
         raise FormatError(path, "annotations file not found")
     text = _decode_utf8(path)
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = reader.fieldnames or []
+    try:
+        header = reader.fieldnames or []
+    except csv.Error as exc:  # e.g. a field over csv's size limit
+        raise FormatError(path, f"unreadable CSV header ({exc})", 1) from None
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise FormatError(path, f"missing column(s): {', '.join(missing)}", 1)
-    for row in reader:
+    rows = iter(reader)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise FormatError(path, f"unreadable CSV ({exc})", reader.line_num + 1) from None
         line = reader.line_num
         if None in row or any(v is None for v in row.values()):
             yield line, FormatError(path, "malformed row (wrong number of fields)", line)

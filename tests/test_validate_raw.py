@@ -365,3 +365,12 @@ def test_png_posing_as_a_clip_is_counted_once(corpus, tmp_path):
     assert info["counts"]["missing"] == {"text": 0, "audio": 0, "vision": 0}
     assert info["counts"]["dropped"] == 1 and info["missing"] == []
     assert "kept with a missing modality" not in built.summary()
+
+
+def test_csv_field_over_the_csv_limit_is_one_line(corpus):
+    edit_csv(corpus, lambda ls: [ls[0], replace_field(ls[1], 5, "x" * 140_000)] + ls[2:])
+    refresh_manifest(corpus)
+    report = validate_raw(corpus, check_media=False)
+    assert [(p.path, p.line, p.message) for p in report.problems] == [
+        (str(corpus / ANNOTATIONS_NAME), 2,
+         "unreadable CSV (field larger than field limit (131072))")]

@@ -166,19 +166,22 @@ def tune_command(model_name: str, task_name: str | None, trials: int | None,
               help=DATASET_HELP)
 @click.option("--store", type=click.Path(file_okay=False), default=None,
               help="Leaderboard store (default: <data_dir>/leaderboard).")
+@click.option("--replace", is_flag=True,
+              help="Replace a different result already accepted for this model and task (it "
+                   "is kept in the store's .history/ first).")
 def submit_command(results_file: str, data_dir: str | None, dataset: str | None,
-                   store: str | None) -> None:
+                   store: str | None, replace: bool) -> None:
     """Re-compute RESULTS_FILE's metrics from its predictions; accept it if they match."""
     from benchmark.submit import SubmissionError, submit
 
     try:
-        accepted = submit(results_file, data_dir=data_dir, dataset=dataset, store=store)
+        accepted = submit(results_file, data_dir=data_dir, dataset=dataset, store=store,
+                          replace=replace)
     except SubmissionError as exc:
         _fail(f"submission refused: {exc}")
     except FileNotFoundError as exc:
         _fail(str(exc))
-    verb = "replaced" if accepted.replaced else "accepted"
-    click.echo(f"{verb}: {accepted.model} on {accepted.task} -> {accepted.results_path}")
+    click.echo(accepted.summary())
 
 
 @main.command("leaderboard")

@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.metrics import METRIC_SPEC_VERSION, Aggregate, valid_levels
+from sdme import safe_json
 from sdme.fileio import atomic_write_bytes, atomic_write_text
 from sdme.metrics import check_range
 
@@ -598,23 +599,21 @@ def _check_probability_map(values: dict[str, float], where: str, fail: Any) -> N
 
 
 def read_json_file(path: str | os.PathLike, max_bytes: int = MAX_FILE_BYTES) -> Any:
-    """Reads a JSON file after a size check.
+    """Reads a JSON file after a size check, with bounded nesting and integer literals
+    (``sdme.safe_json``).
 
     Raises:
-        ResultsError: missing, oversized, not UTF-8 or not JSON.
+        ResultsError: missing, oversized, not UTF-8, not JSON, nested deeper than
+            ``sdme.safe_json.MAX_DEPTH`` or holding an integer literal over
+            ``sdme.safe_json.MAX_INT_DIGITS`` digits.
     """
     path = Path(path)
     if not path.is_file():
         raise ResultsError(path, None, "no such file")
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise ResultsError(path, None, f"file is {size} bytes, over the {max_bytes}-byte limit")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ResultsError(path, None, f"not UTF-8 text: {exc}") from exc
-    except json.JSONDecodeError as exc:
-        raise ResultsError(path, None, f"malformed JSON: {exc}") from exc
+        return safe_json.load(path, max_bytes=max_bytes)
+    except safe_json.JSONInputError as exc:
+        raise ResultsError(path, None, exc.problem) from None
 
 
 def load_results(path: str | os.PathLike, max_bytes: int = MAX_FILE_BYTES) -> Results:
@@ -673,7 +672,8 @@ def read_predictions(path: str | os.PathLike, discrete: bool,
 
     Raises:
         ResultsError: oversized or malformed file, a line that is not a valid record
-            (``file:line``), NaN/inf values, or a (seed, clip) pair given twice.
+            (``file:line``; nesting and integer literals bounded as in :func:`read_json_file`),
+            NaN/inf values, or a (seed, clip) pair given twice.
     """
     path = Path(path)
     if not path.is_file():
@@ -687,9 +687,11 @@ def read_predictions(path: str | os.PathLike, discrete: bool,
         for number, raw in enumerate(fh, start=1):
             where = f"line {number}"
             try:
-                record = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise ResultsError(path, where, f"not a JSON object: {exc}") from exc
+                record = safe_json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                raise ResultsError(path, where, f"not a JSON object: {exc}") from None
+            except safe_json.JSONInputError as exc:
+                raise ResultsError(path, where, f"not a JSON object: {exc.problem}") from None
             if not isinstance(record, dict):
                 raise ResultsError(path, where, "not a JSON object")
             keys = set(record)

@@ -23,6 +23,16 @@ An accepted submission is copied into the leaderboard store,
 ``<data_dir>/leaderboard/<task>/<model>.json`` and ``<model>.predictions.jsonl``, each written
 atomically, the predictions first, so a reader never sees a results file without its
 predictions.
+
+An accepted result is never lost. When the store already holds one for the same model and task:
+
+* a resubmission of the same result (same predictions, scores and model configs) changes
+  nothing and says so (``Accepted.unchanged``);
+* any other is refused, naming the stored result and both scores, unless ``replace=True``
+  (``--replace``). Replacing first copies the stored pair, byte for byte, into
+  ``<task>/.history/<model>/<UTC time>/`` (the history of accepted submissions; the leaderboard
+  reads only ``<task>/*.json``), then writes the new one, and reports what was replaced
+  (``Accepted.previous``).
 """
 
 from __future__ import annotations
@@ -55,6 +65,8 @@ from sdme.fileio import atomic_write_bytes, atomic_write_text
 from sdme.schema import sha256_file
 
 TOLERANCE = 1e-6
+#: Folder of each task's store folder that keeps replaced results (never read as entries).
+HISTORY_DIR = ".history"
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -74,14 +86,51 @@ class Checked:
 
 
 @dataclass
+class Previous:
+    """The accepted result a submission replaced, now in the history.
+
+    Attributes:
+        archive: The history folder holding its results and predictions files, unchanged.
+        created: Its ``created`` date (None if the stored file was unreadable).
+        metric: The task's main score.
+        score: Its mean main score (None if the stored file was unreadable).
+    """
+
+    archive: Path
+    created: str | None
+    metric: str
+    score: float | None
+
+
+@dataclass
 class Accepted:
-    """Where an accepted submission now lives."""
+    """Where an accepted submission now lives.
+
+    Attributes:
+        replaced: Whether it replaced another accepted result (see ``previous``).
+        unchanged: Whether the store already held this very result (nothing was written).
+        previous: What it replaced, when it did.
+    """
 
     task: str
     model: str
     results_path: Path
     predictions_path: Path
     replaced: bool
+    unchanged: bool = False
+    previous: Previous | None = None
+
+    def summary(self) -> str:
+        """One line saying what happened (what ``benchmark submit`` prints)."""
+        what = f"{self.model} on {self.task} -> {self.results_path}"
+        if self.unchanged:
+            return f"unchanged: {what} (the store already holds this result)"
+        if self.previous is None:
+            return f"accepted: {what}"
+        old = self.previous
+        before = "unreadable" if old.score is None else f"{old.score:.4f}"
+        return (f"replaced: {what} ({old.metric} was {before}, created "
+                f"{old.created or '?'}; the replaced result is kept in {old.archive})")
 
 
 def leaderboard_dir(data_dir: str | os.PathLike | None = None) -> Path:
@@ -211,9 +260,31 @@ def check_submission(results_file: str | os.PathLike, *,
                    predictions_file=predictions_file, records=records)
 
 
+def _same_result(stored: Results, new: Results) -> bool:
+    """Whether two results files record the same result (dates and environment aside)."""
+    return (stored.predictions.sha256 == new.predictions.sha256
+            and stored.aggregate == new.aggregate and stored.per_seed == new.per_seed
+            and stored.model == new.model and stored.dataset == new.dataset
+            and stored.task == new.task)
+
+
+def _archive(folder: Path, model: str, files: list[Path]) -> Path:
+    """Copies ``files`` byte for byte into a new ``.history/<model>/<UTC time>/`` folder."""
+    from datetime import UTC, datetime
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    archive = folder / HISTORY_DIR / model / stamp
+    archive.mkdir(parents=True, exist_ok=False)
+    for path in files:
+        if path.is_file():
+            atomic_write_bytes(archive / path.name, path.read_bytes())
+    return archive
+
+
 def submit(results_file: str | os.PathLike, *, data_dir: str | os.PathLike | None = None,
            dataset: str | os.PathLike | None = None,
-           store: str | os.PathLike | None = None, tolerance: float = TOLERANCE) -> Accepted:
+           store: str | os.PathLike | None = None, tolerance: float = TOLERANCE,
+           replace: bool = False) -> Accepted:
     """Checks a submission and, if it passes, copies it into the leaderboard store.
 
     Args:
@@ -222,9 +293,12 @@ def submit(results_file: str | os.PathLike, *, data_dir: str | os.PathLike | Non
         dataset: a built dataset folder to check against (default: the task's, by name).
         store: the leaderboard store (default ``<data_dir>/leaderboard``).
         tolerance: see :func:`check_submission`.
+        replace: replace a different result already accepted for this model and task (it is
+            kept in the history first); without it such a submission is refused.
 
     Raises:
-        SubmissionError: refused; nothing was written.
+        SubmissionError: refused (including a different result for the same model and task
+            without ``replace``); nothing was written.
     """
     checked = check_submission(results_file, data_dir=data_dir, dataset=dataset,
                                tolerance=tolerance)
@@ -234,15 +308,38 @@ def submit(results_file: str | os.PathLike, *, data_dir: str | os.PathLike | Non
     model = results.model.name
     target = folder / f"{model}.json"
     predictions_target = folder / f"{model}.predictions.jsonl"
-    replaced = target.exists()
     document = results.to_dict()
     document["predictions"]["path"] = predictions_target.name
     text = results_from_dict(document).to_json()  # validated again before it is written
+    main = checked.task.main_score
+    previous = None
+    if target.exists():
+        try:
+            stored: Results | None = load_results(target)
+        except ResultsError:
+            stored = None  # unreadable: replaceable (and archived) only on request
+        if stored is not None and _same_result(stored, results):
+            return Accepted(task=checked.task.name, model=model, results_path=target,
+                            predictions_path=predictions_target, replaced=False,
+                            unchanged=True)
+        old_score = None if stored is None else stored.aggregate.metrics[main].mean
+        old_created = None if stored is None else stored.created
+        if not replace:
+            before = "unreadable" if old_score is None else f"{old_score:.4f}"
+            raise SubmissionError(
+                f"{target}: {model} already has an accepted result on {checked.task.name} "
+                f"({main} {before}, created {old_created or '?'}); this submission scores "
+                f"{results.aggregate.metrics[main].mean:.4f}. Nothing was written: resubmit "
+                "with --replace (replace=True) to replace it; the accepted one is then kept in "
+                f"{folder / HISTORY_DIR / model}")
+        archive = _archive(folder, model, [target, predictions_target])
+        previous = Previous(archive=archive, created=old_created, metric=main, score=old_score)
     atomic_write_bytes(predictions_target, checked.predictions_file.read_bytes())
     atomic_write_text(target, text)
     return Accepted(task=checked.task.name, model=model, results_path=target,
-                    predictions_path=predictions_target, replaced=replaced)
+                    predictions_path=predictions_target, replaced=previous is not None,
+                    previous=previous)
 
 
-__all__ = ["Accepted", "Checked", "SubmissionError", "TOLERANCE", "check_submission",
-           "leaderboard_dir", "submit"]
+__all__ = ["Accepted", "Checked", "HISTORY_DIR", "Previous", "SubmissionError", "TOLERANCE",
+           "check_submission", "leaderboard_dir", "submit"]

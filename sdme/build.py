@@ -28,11 +28,15 @@ Policy for clips that cannot yield a modality (``sdme.features.ClipError``):
 
 - ``no_audio``, ``no_face``: the clip is kept, the modality marked missing (length 0, an empty
   ``[0, dim]`` sequence);
-- ``decode_failed``, ``empty_text``: the clip is dropped;
+- ``decode_failed``, ``empty_text``: the clip is dropped (an empty transcript is
+  ``sdme.schema.empty_transcript``'s rule, the one ``sdme validate`` warns about);
 - an unexpected extractor exception or invalid output (``extractor_error``): the clip is dropped
   and the result is not cached, so a rerun retries it.
 
-Every event is recorded in ``build_info.json`` and printed in the summary; none stops the build.
+A dropped clip is recorded once, with the reason it was dropped: a modality found missing before
+the drop (a PNG posing as a clip has no audio stream *and* no decodable video) is not also
+counted as missing, since the clip is not in the dataset. Every event is recorded in
+``build_info.json`` and printed in the summary; none stops the build.
 Rows are ordered by split, then by their order in ``annotations.csv``. The layout and columns are
 ``sdme.built``'s, so plain ``datasets.load_dataset(out_dir)`` reads the result.
 
@@ -80,7 +84,15 @@ from sdme.built import (
 )
 from sdme.device import resolve_device
 from sdme.fileio import atomic_write_bytes
-from sdme.schema import ANNOTATIONS_NAME, AUDIO_DIR, CLIPS_DIR, MODALITIES, CorpusManifest, RawClip
+from sdme.schema import (
+    ANNOTATIONS_NAME,
+    AUDIO_DIR,
+    CLIPS_DIR,
+    MODALITIES,
+    CorpusManifest,
+    RawClip,
+    empty_transcript,
+)
 from sdme.scores import CorpusScores
 from sdme.splits import DEFAULT_RATIOS, SplitReport, assign_splits
 
@@ -252,7 +264,7 @@ def extract_clip(extractors: Mapping[str, Extractor], raw_dir: Path, clip: RawCl
 
     result = ClipResult(clip.clip_id)
     computed = []
-    if not clip.text.strip():
+    if empty_transcript(clip):
         result.events.append(ClipEvent(clip.clip_id, "text", "empty_text",
                                        f"{Path(raw_dir) / ANNOTATIONS_NAME}: clip "
                                        f"{clip.clip_id!r} has an empty transcript", "dropped"))
@@ -293,6 +305,8 @@ def extract_clip(extractors: Mapping[str, Extractor], raw_dir: Path, clip: RawCl
         result.events.append(ClipEvent(clip.clip_id, m, status, meta.get("detail", ""), action))
         if action == "dropped":
             break  # no point extracting the other modalities of a dropped clip
+    if result.dropped:  # one event per dropped clip: it has no modality "missing" in the dataset
+        result.events = [e for e in result.events if e.action == "dropped"]
     result.computed = tuple(computed)
     return result
 
@@ -321,7 +335,7 @@ def _progress(total: int, enabled: bool, desc: str):  # noqa: ANN202 - tqdm or a
 def _settled(extractors: Mapping[str, Extractor], clip: RawClip,
              cache_dirs: Mapping[str, Path], key: str) -> bool:
     """Whether the cache holds every result ``extract_clip`` would compute for this clip."""
-    if not clip.text.strip():
+    if empty_transcript(clip):
         return True
     for m in MODALITIES:
         meta = _read_cache(cache_dirs[m] / f"{clip.clip_id}.npz", key, extractors[m].info.dim,

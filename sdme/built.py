@@ -492,16 +492,19 @@ class BuildInfo:
         Raises:
             BuildInfoError: Absent, unreadable, not JSON or not a valid record (naming the file).
         """
+        from sdme import safe_json
+
         path = Path(path)
         if path.is_dir():
             path = path / BUILD_INFO_NAME
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = safe_json.load(path)  # nesting and integer literals bounded
         except FileNotFoundError:
             raise BuildInfoError(f"{path}: build provenance missing (not a built SDME "
                                  "dataset)") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BuildInfoError(f"{path}: not valid JSON ({exc})") from None
+        except (OSError, safe_json.JSONInputError) as exc:
+            raise BuildInfoError(f"{path}: not valid JSON ({getattr(exc, 'problem', exc)})"
+                                 ) from None
         return cls.from_dict(data, path)
 
     def save(self, path: str | os.PathLike) -> Path:

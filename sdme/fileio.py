@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from sdme.schema import FileEntry, sha256_file
+from sdme.schema import FileEntry, FormatError, resolve_inside, sha256_file
 
 
 def _umask() -> int:
@@ -78,12 +78,33 @@ def swap_in_dir(staging: str | os.PathLike, target: str | os.PathLike) -> None:
         shutil.rmtree(old)
 
 
+def move_aside(path: str | os.PathLike) -> Path:
+    """Renames ``path`` (a file, folder or link) to a free sibling ``<name>.old-<UTC time>``,
+    so that it can be replaced without deleting anything; returns the new path."""
+    from datetime import UTC, datetime
+
+    path = Path(path)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    aside = path.with_name(f"{path.name}.old-{stamp}")
+    n = 1
+    while os.path.lexists(aside):
+        n += 1
+        aside = path.with_name(f"{path.name}.old-{stamp}-{n}")
+    os.replace(path, aside)
+    return aside
+
+
 def check_files(root: str | os.PathLike, entries: Sequence[FileEntry]) -> list[str]:
-    """One message per listed file that is missing or differs in size or sha256."""
+    """One message per listed file that is missing, differs in size or sha256, or resolves
+    outside ``root`` (an unsafe path, or a symbolic link leaving it: refused, never read)."""
     root = Path(root)
     problems = []
     for entry in entries:
-        path = root / entry.path
+        try:
+            path = resolve_inside(root, entry.path)
+        except FormatError as exc:
+            problems.append(str(exc))
+            continue
         if not path.is_file():
             problems.append(f"{path}: listed in sdme.json but missing")
             continue

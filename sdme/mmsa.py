@@ -265,20 +265,28 @@ def _lengths(split: Mapping[str, Any], key: str, steps: int, n: int, path: Path,
     return np.minimum(raw.astype(np.int64), steps)
 
 
+def _tokens(split: Mapping[str, Any], n: int, path: Path, split_name: str) -> np.ndarray:
+    tokens = _array(split, "text_bert", path, split_name, 3)
+    if not np.issubdtype(tokens.dtype, np.number):
+        raise MMSAError(f"{path}: {split_name}['text_bert'] has dtype {tokens.dtype}, not numbers")
+    if tokens.shape[0] != n or tokens.shape[1] != 3:
+        raise MMSAError(f"{path}: {split_name}['text_bert'] has shape {tokens.shape}, expected "
+                        f"({n}, 3, L)")
+    return tokens
+
+
 def _text_lengths(split: Mapping[str, Any], steps: int, n: int, path: Path,
                   split_name: str) -> tuple[np.ndarray, np.ndarray | None]:
     if "text_lengths" in split:  # written by export_mmsa
         lengths = _lengths(split, "text_lengths", steps, n, path, split_name)
-        tokens = None
-        if "text_bert" in split:
-            tokens = _array(split, "text_bert", path, split_name, 3)
+        tokens = _tokens(split, n, path, split_name) if "text_bert" in split else None
+        if tokens is not None and n and tokens.shape[2] < lengths.max():
+            raise MMSAError(f"{path}: {split_name}['text_bert'] has {tokens.shape[2]} steps, "
+                            f"shorter than text_lengths' {int(lengths.max())}")
         return lengths, tokens
     if "text_bert" not in split:
         return np.full(n, steps, dtype=np.int64), None
-    tokens = _array(split, "text_bert", path, split_name, 3)
-    if tokens.shape[0] != n or tokens.shape[1] != 3:
-        raise MMSAError(f"{path}: {split_name}['text_bert'] has shape {tokens.shape}, expected "
-                        f"({n}, 3, L)")
+    tokens = _tokens(split, n, path, split_name)
     mask = tokens[:, 1, :] != 0
     last = np.where(mask.any(axis=1), mask.shape[1] - np.argmax(mask[:, ::-1], axis=1), 0)
     return np.minimum(last.astype(np.int64), steps), tokens
@@ -288,8 +296,20 @@ def read_split(data: Mapping[str, Any], key: str, path: Path) -> Split:
     """The split ``key`` of a loaded pickle, checked (module docstring).
 
     Raises:
-        MMSAError: A missing or misshapen array, naming the file, the split and the key.
+        MMSAError: A missing or misshapen array, or values of the wrong kind (ragged lists,
+            text where numbers belong), naming the file, the split and the key.
     """
+    try:
+        return _read_split(data, key, path)
+    except MMSAError:
+        raise
+    except (TypeError, ValueError, OverflowError, IndexError, KeyError, AttributeError) as exc:
+        detail = str(exc).splitlines()[0][:200] if str(exc) else ""
+        raise MMSAError(f"{path}: split {key!r} is not in MMSA's layout "
+                        f"({type(exc).__name__}: {detail})") from None
+
+
+def _read_split(data: Mapping[str, Any], key: str, path: Path) -> Split:
     split = data[key]
     if not isinstance(split, Mapping):
         raise MMSAError(f"{path}: data[{key!r}] is a {type(split).__name__}, expected a dict of "

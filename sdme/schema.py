@@ -15,7 +15,20 @@ discretised by that scale's rule, and the relevance fields follow from the score
 (``sdme.scores``).
 
 Everything that reads or writes these files goes through this module, so the format has one
-definition. Errors name the file (and the row) and the problem.
+definition. Errors name the file (and the row) and the problem. What is refused, in one place:
+
+- ``sdme.json`` (:meth:`CorpusManifest.from_dict`): JSON nested over
+  ``sdme.safe_json.MAX_DEPTH`` or with an oversized integer; a field of the wrong type, named
+  (``annotation_protocol`` may be an object or a plain string, taken as its ``description``); a
+  listed file path that is absolute, not in POSIX form, or has an empty, ``.`` or ``..`` part
+  (:func:`relpath_problem`). A listed path that resolves outside the corpus through a symbolic
+  link is refused where it would be read (:func:`resolve_inside`), before it is read.
+- ``annotations.csv`` (:func:`iter_annotations`, :func:`parse_annotation_row`): text that is not
+  UTF-8 or that ``csv`` cannot read (a field over its size limit); a row with the wrong number of
+  fields, an empty ``clip_id`` or one with a path separator; ``start``/``end`` that are not
+  finite numbers, or a negative ``start``.
+- One rule for an empty transcript (:func:`empty_transcript`): ``sdme build`` drops the clip
+  (``empty_text``) and ``sdme validate`` warns that it will.
 """
 
 from __future__ import annotations
@@ -25,6 +38,8 @@ import hashlib
 import io
 import json
 import math
+import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -50,6 +65,10 @@ SPLITS: tuple[str, ...] = ("train", "validation", "test")
 VOTE_SEPARATOR = ";"
 #: Per modality: the ``annotations.csv`` column (and built-dataset column) of its votes.
 VOTES_COLUMNS: dict[str, str] = {m: f"votes_{m}" for m in MODALITIES}
+
+#: Largest ``sdme.json`` read (a manifest listing a million files is about 150 MB).
+MAX_MANIFEST_BYTES = 256 * 1024 * 1024
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 REQUIRED_COLUMNS: tuple[str, ...] = (
     "clip_id",
@@ -102,7 +121,8 @@ class CorpusManifest:
         license: SPDX identifier or free text.
         taxonomy: Emotion categories, in ClassLabel order.
         annotation_protocol: How labels and unimodal votes were collected (free-form mapping,
-            e.g. ``{"annotators_per_modality": 5, "description": "..."}``).
+            e.g. ``{"annotators_per_modality": 5, "description": "..."}``; in ``sdme.json`` a
+            plain string is accepted and becomes ``{"description": <string>}``).
         files: Every file of the unpacked corpus except ``sdme.json`` itself.
         archives: Release archives (tar/zip) that unpack into some of ``files``.
         description: One paragraph about the corpus.
@@ -129,29 +149,66 @@ class CorpusManifest:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str | Path = MANIFEST_NAME) -> CorpusManifest:
+        """The manifest from its JSON object, every field checked (module docstring).
+
+        Raises:
+            FormatError: Naming ``source`` and the field.
+        """
         if not isinstance(data, dict):
             raise FormatError(source, "manifest must be a JSON object")
         missing = [k for k in ("name", "version", "license") if not data.get(k)]
         if missing:
             raise FormatError(source, f"missing required field(s): {', '.join(missing)}")
+        for key in ("name", "version", "license", "description", "citation"):
+            value = data.get(key)
+            if value is not None and (not isinstance(value, (str, int, float))
+                                      or isinstance(value, bool)):
+                raise FormatError(source, f"field {key!r} must be a string, got "
+                                  f"{type(value).__name__}")
         version = data.get("format_version", FORMAT_VERSION)
         if version != FORMAT_VERSION:
             raise FormatError(source, f"unsupported format_version {version!r} "
                               f"(this toolkit reads {FORMAT_VERSION})")
-        taxonomy = tuple(data.get("taxonomy") or DEFAULT_TAXONOMY)
-        if len(set(taxonomy)) != len(taxonomy) or not all(isinstance(t, str) and t
-                                                          for t in taxonomy):
+        raw_taxonomy = data.get("taxonomy") or DEFAULT_TAXONOMY
+        if not isinstance(raw_taxonomy, (list, tuple)):
+            raise FormatError(source, "field 'taxonomy' must be a list of distinct non-empty "
+                              f"names, got {type(raw_taxonomy).__name__}")
+        taxonomy = tuple(raw_taxonomy)
+        if len(set(map(str, taxonomy))) != len(taxonomy) or not all(isinstance(t, str) and t
+                                                                    for t in taxonomy):
             raise FormatError(source, "taxonomy must be a list of distinct non-empty names")
+        protocol = data.get("annotation_protocol") or {}
+        if isinstance(protocol, str):
+            protocol = {"description": protocol}
+        if not isinstance(protocol, dict):
+            raise FormatError(source, "field 'annotation_protocol' must be an object (or a string, "
+                              f"its description), got {type(protocol).__name__}")
+        extra = data.get("extra") or {}
+        if not isinstance(extra, dict):
+            raise FormatError(source, f"field 'extra' must be an object, got "
+                              f"{type(extra).__name__}")
 
         def entries(key: str) -> tuple[FileEntry, ...]:
+            items = data.get(key) or ()
+            if not isinstance(items, (list, tuple)):
+                raise FormatError(source, f"field {key!r} must be a list of objects with path, "
+                                  f"size and sha256, got {type(items).__name__}")
             out = []
-            for i, item in enumerate(data.get(key) or ()):
-                try:
-                    out.append(FileEntry(path=str(item["path"]), size=int(item["size"]),
-                                         sha256=str(item["sha256"]).lower()))
-                except (KeyError, TypeError, ValueError) as exc:
-                    raise FormatError(source, f"{key}[{i}] needs path, size and sha256 "
-                                      f"({exc})") from exc
+            for i, item in enumerate(items):
+                if not isinstance(item, dict) or not {"path", "size", "sha256"} <= set(item):
+                    raise FormatError(source, f"{key}[{i}] needs path, size and sha256")
+                path, size, digest = item["path"], item["size"], item["sha256"]
+                if not isinstance(path, str):
+                    raise FormatError(source, f"{key}[{i}].path must be a string")
+                problem = relpath_problem(path)
+                if problem:
+                    raise FormatError(source, f"{key}[{i}].path {path!r} {problem}")
+                if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+                    raise FormatError(source, f"{key}[{i}].size must be a non-negative integer, "
+                                      f"got {size!r}"[:200])
+                if not isinstance(digest, str) or not _SHA256.match(digest.lower()):
+                    raise FormatError(source, f"{key}[{i}].sha256 must be 64 hex digits")
+                out.append(FileEntry(path=path, size=size, sha256=digest.lower()))
             return tuple(out)
 
         return cls(
@@ -159,27 +216,36 @@ class CorpusManifest:
             version=str(data["version"]),
             license=str(data["license"]),
             taxonomy=taxonomy,
-            annotation_protocol=dict(data.get("annotation_protocol") or {}),
+            annotation_protocol=dict(protocol),
             files=entries("files"),
             archives=entries("archives"),
-            description=str(data.get("description", "")),
-            citation=str(data.get("citation", "")),
-            extra=dict(data.get("extra") or {}),
+            description=str(data.get("description") or ""),
+            citation=str(data.get("citation") or ""),
+            extra=dict(extra),
             format_version=version,
         )
 
     @classmethod
     def load(cls, path: str | Path) -> CorpusManifest:
-        """Reads ``sdme.json`` (a file, or a raw folder containing one)."""
+        """Reads ``sdme.json`` (a file, or a raw folder containing one).
+
+        Raises:
+            FormatError: Missing, not UTF-8, not acceptable JSON (``sdme.safe_json``), or not a
+                valid manifest; the message names the file (and the field).
+        """
+        from sdme import safe_json
+
         path = Path(path)
         if path.is_dir():
             path = path / MANIFEST_NAME
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = safe_json.load(path, max_bytes=MAX_MANIFEST_BYTES)
         except FileNotFoundError as exc:
             raise FormatError(path, "manifest not found") from exc
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise FormatError(path, f"not valid UTF-8 JSON ({exc})") from exc
+        except safe_json.JSONInputError as exc:
+            raise FormatError(path, f"not valid UTF-8 JSON ({exc.problem})") from None
+        except OSError as exc:
+            raise FormatError(path, f"cannot be read ({exc.strerror or exc})") from None
         return cls.from_dict(data, source=path)
 
     def fingerprint(self) -> str:
@@ -254,6 +320,44 @@ class RawClip:
         return row
 
 
+def empty_transcript(clip: RawClip) -> bool:
+    """The one rule for an empty transcript (nothing but whitespace): ``sdme build`` drops such
+    a clip (reason ``empty_text``) and ``sdme validate`` warns that it will."""
+    return not (clip.text or "").strip()
+
+
+def relpath_problem(path: str) -> str | None:
+    """Why ``path`` cannot name a file of a corpus (None when it can): it must be relative, in
+    POSIX form (``/`` separators, no backslash or NUL), with no empty, ``.`` or ``..`` part."""
+    if not path:
+        return "is empty"
+    if "\\" in path or "\x00" in path:
+        return "must use '/' separators (no backslash or NUL)"
+    if path.startswith("/") or re.match(r"^[A-Za-z]:", path):
+        return "must be relative to the corpus folder, not absolute"
+    if any(part in ("", ".", "..") for part in path.split("/")):
+        return "must not have empty, '.' or '..' parts (it must stay inside the corpus)"
+    return None
+
+
+def resolve_inside(root: str | Path, relpath: str) -> Path:
+    """``root / relpath``, once checked to resolve inside ``root`` (symbolic links followed);
+    call it before reading a file a manifest or a clip id names.
+
+    Raises:
+        FormatError: The path is unsafe (:func:`relpath_problem`) or resolves outside ``root``.
+    """
+    problem = relpath_problem(relpath)
+    path = Path(root) / relpath
+    if problem:
+        raise FormatError(path, f"path {relpath!r} {problem}")
+    base = os.path.realpath(root)
+    if os.path.commonpath([base, os.path.realpath(path)]) != base:
+        raise FormatError(path, "resolves outside the corpus folder (a symbolic link?); "
+                          "refused, not read")
+    return path
+
+
 def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -263,7 +367,9 @@ def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
 
 
 def file_entry(root: str | Path, relpath: str) -> FileEntry:
-    path = Path(root) / relpath
+    """A file's entry for ``sdme.json``; it must resolve inside ``root``
+    (:func:`resolve_inside`)."""
+    path = resolve_inside(root, relpath)
     return FileEntry(path=relpath, size=path.stat().st_size, sha256=sha256_file(path))
 
 
@@ -285,6 +391,11 @@ def parse_annotation_row(row: dict[str, str], path: str | Path, line: int) -> Ra
         end = float(row["end"])
     except (TypeError, ValueError) as exc:
         raise FormatError(path, f"start/end must be numbers ({exc})", line) from exc
+    if not (math.isfinite(start) and math.isfinite(end)):
+        raise FormatError(path, f"start/end must be finite numbers of seconds, got start="
+                          f"{row['start'].strip()!r}, end={row['end'].strip()!r}", line)
+    if start < 0:
+        raise FormatError(path, f"start ({start:g}) must not be negative", line)
     split = (row.get("split") or "").strip() or None
     scores = {column: _parse_score(row.get(column), column, path, line) for column in SCORE_COLUMNS}
     return RawClip(
@@ -338,11 +449,21 @@ def iter_annotations(path: str | Path) -> Iterable[tuple[int, dict[str, str] | F
         raise FormatError(path, "annotations file not found")
     text = _decode_utf8(path)
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = reader.fieldnames or []
+    try:
+        header = reader.fieldnames or []
+    except csv.Error as exc:  # e.g. a field over csv's size limit
+        raise FormatError(path, f"unreadable CSV header ({exc})", 1) from None
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise FormatError(path, f"missing column(s): {', '.join(missing)}", 1)
-    for row in reader:
+    rows = iter(reader)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise FormatError(path, f"unreadable CSV ({exc})", reader.line_num + 1) from None
         line = reader.line_num
         if None in row or any(v is None for v in row.values()):
             yield line, FormatError(path, "malformed row (wrong number of fields)", line)

@@ -1,18 +1,28 @@
 """Validation of a raw SDME corpus (``sdme validate <raw dir>``).
 
 Every problem is reported, one line each, naming the file (and CSV line) — validation does not stop
-at the first. Checked: the manifest; each listed file's presence, size and sha256; the
-annotations' encoding, header and rows (malformed rows, duplicate ``clip_id``, labels and votes
-outside the taxonomy, ``end <= start``); each clip's media (present, decodes, has an audio track);
-for a scored corpus (``annotation_protocol.score_scale`` in ``sdme.json``, see ``sdme.scores``):
-a score on every clip, inside the scale, ``label`` equal to the score's discretised class, and
-unimodal scores and votes never mixed in one corpus.
-A clean corpus gets a summary: clips, speakers, videos, label and deviation distributions,
-deviation per class, and per-modality Fleiss' kappa of the unimodal votes.
+at the first. Checked: the manifest (``sdme.schema``: field types, safe relative paths); each
+listed file's presence, size and sha256, and that it resolves inside the corpus (a symbolic link
+leaving it is refused, not read; so are ``sdme.json``, ``annotations.csv`` and each clip's media);
+the annotations' encoding, header and rows (malformed rows, duplicate ``clip_id``, labels and
+votes outside the taxonomy, ``start``/``end`` not finite or a negative ``start``, ``end <=
+start``); each clip's media (present, the video decodes, the audio stream decodes); for a scored
+corpus (``annotation_protocol.score_scale`` in ``sdme.json``, see ``sdme.scores``): a score on
+every clip, inside the scale, ``label`` equal to the score's discretised class, and unimodal
+scores and votes never mixed in one corpus.
+
+Errors make the corpus invalid. Warnings do not, and say what ``sdme build`` will do, by the
+same rules: a clip without an audio stream (built with its audio missing), an empty transcript
+(``sdme.schema.empty_transcript``: the clip is dropped), ``end - start`` longer than the clip
+file lasts by more than :data:`DURATION_SLACK` seconds and :data:`DURATION_RATIO` times, a file
+not listed in ``sdme.json``. A clean corpus gets a summary: clips, speakers, videos, label and
+deviation distributions, deviation per class, and per-modality Fleiss' kappa of the unimodal
+votes.
 """
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +32,8 @@ from sdme.fileio import check_files
 from sdme.relevance import agreement_by_modality
 from sdme.schema import (
     ANNOTATIONS_NAME,
+    AUDIO_DIR,
+    CLIPS_DIR,
     MANIFEST_NAME,
     MODALITIES,
     SCORE_COLUMN,
@@ -31,13 +43,18 @@ from sdme.schema import (
     CorpusManifest,
     FormatError,
     RawClip,
-    clip_audio_path,
-    clip_media_path,
+    empty_transcript,
     iter_annotations,
     list_corpus_files,
     parse_annotation_row,
+    resolve_inside,
 )
 from sdme.scores import SCALE_KEY, ScoreScale, clip_relevance, discretise, manifest_scale
+
+#: ``end - start`` may exceed the clip file's duration by this many seconds ...
+DURATION_SLACK = 1.0
+#: ... or this factor, whichever is larger, before validation warns.
+DURATION_RATIO = 1.5
 
 
 @dataclass(frozen=True)
@@ -92,32 +109,72 @@ class RawReport:
         }
 
 
-MediaProbe = Callable[[Path, Path], list[str]]
+@dataclass
+class MediaReport:
+    """What probing a clip's media found.
+
+    Attributes:
+        errors: The media cannot be used (``sdme build`` drops the clip: ``decode_failed``).
+        warnings: Valid data with a modality missing (``sdme build`` keeps the clip).
+        duration: Seconds the clip file lasts (its video, else its audio), None if unknown.
+    """
+
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    duration: float | None = None
 
 
-def probe_media(video: Path, audio: Path) -> list[str]:
-    """Problems with a clip's media: the video must decode a frame, the audio must have a stream."""
-    problems = []
+MediaProbe = Callable[[Path, Path], MediaReport]
+
+
+def probe_media(video: Path, audio: Path) -> MediaReport:
+    """Probes a clip's media: the video must decode a frame; the audio stream, when there is one,
+    must open (no stream at all is a warning: the build keeps the clip with audio missing)."""
+    from sdme.media.audio import is_missing_stream
+
+    report = MediaReport()
     try:
         import decord
 
         reader = decord.VideoReader(str(video), num_threads=1)
         if len(reader) == 0:
-            problems.append("video has no frames")
+            report.errors.append("video has no frames")
         else:
             reader[0].asnumpy()
+            fps = float(reader.get_avg_fps())
+            if fps > 0:
+                report.duration = len(reader) / fps
     except Exception as exc:  # decord raises its own DECORDError and RuntimeError
-        problems.append(f"video does not decode ({type(exc).__name__}: {str(exc)[:120]})")
-    if problems and audio == video:
-        return problems  # an undecodable container has no usable audio either: say it once
+        report.errors.append(f"video does not decode ({type(exc).__name__}: {str(exc)[:120]})")
+    if report.errors and audio == video:
+        return report  # an undecodable container has no usable audio either: say it once
     try:
         from torchcodec.decoders import AudioDecoder
 
-        AudioDecoder(str(audio))  # raises when there is no audio stream
+        decoder = AudioDecoder(str(audio))  # raises when there is no audio stream
+        if report.duration is None and decoder.metadata.duration_seconds:
+            report.duration = float(decoder.metadata.duration_seconds)
     except Exception as exc:
-        detail = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-        problems.append(f"no decodable audio track ({detail})")
-    return problems
+        if is_missing_stream(exc):
+            report.warnings.append("no audio track: `sdme build` keeps the clip with its audio "
+                                   "missing")
+        else:
+            detail = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+            report.errors.append(f"no decodable audio track ({detail})")
+    return report
+
+
+def _media_paths(raw_dir: Path, clip_id: str) -> tuple[Path, Path]:
+    """The clip's video and audio paths, each checked to resolve inside the corpus.
+
+    Raises:
+        FormatError: One of them resolves outside it.
+    """
+    video = resolve_inside(raw_dir, f"{CLIPS_DIR}/{clip_id}.mp4")
+    wav = f"{AUDIO_DIR}/{clip_id}.wav"
+    if os.path.lexists(raw_dir / wav):
+        return video, resolve_inside(raw_dir, wav)
+    return video, video
 
 
 def validate_raw(raw_dir: str | Path, *, check_media: bool = True,
@@ -130,7 +187,7 @@ def validate_raw(raw_dir: str | Path, *, check_media: bool = True,
         add(Problem(str(raw_dir), "not a folder"))
         return report
     try:
-        manifest = CorpusManifest.load(raw_dir)
+        manifest = CorpusManifest.load(resolve_inside(raw_dir, MANIFEST_NAME))
     except FormatError as exc:
         add(Problem(exc.path, exc.problem, exc.row))
         return report
@@ -151,7 +208,7 @@ def validate_raw(raw_dir: str | Path, *, check_media: bool = True,
 
     annotations = raw_dir / ANNOTATIONS_NAME
     try:
-        rows = list(iter_annotations(annotations))
+        rows = list(iter_annotations(resolve_inside(raw_dir, ANNOTATIONS_NAME)))
     except FormatError as exc:
         add(Problem(exc.path, exc.problem, exc.row))
         return report
@@ -176,14 +233,30 @@ def validate_raw(raw_dir: str | Path, *, check_media: bool = True,
         for message in annotation_problems(clip, manifest.taxonomy, scale):
             add(Problem(where, message, line))
             bad = True
-        video = clip_media_path(raw_dir, clip.clip_id)
+        if empty_transcript(clip):
+            add(Problem(where, f"clip {clip.clip_id!r} has an empty transcript: `sdme build` "
+                        "drops it (empty_text)", line, severity="warning"))
+        try:
+            video, audio = _media_paths(raw_dir, clip.clip_id)
+        except FormatError as exc:
+            add(Problem(exc.path, f"{exc.problem} (clip {clip.clip_id!r}, line {line})"))
+            continue
         if not video.is_file():
             add(Problem(str(video), f"clip file missing (clip {clip.clip_id!r}, line {line})"))
             bad = True
         elif check_media:
-            for message in probe(video, clip_audio_path(raw_dir, clip.clip_id)):
+            media = probe(video, audio)
+            for message in media.errors:
                 add(Problem(str(video), message))
                 bad = True
+            for message in media.warnings:
+                add(Problem(str(video), message, severity="warning"))
+            span = clip.end - clip.start
+            if media.duration and span > max(media.duration + DURATION_SLACK,
+                                             media.duration * DURATION_RATIO):
+                add(Problem(where, f"end - start = {span:g} s, but the clip file "
+                            f"{video.name} lasts {media.duration:.2f} s", line,
+                            severity="warning"))
         if not bad:
             report.clips.append(clip)
     if not seen and not any(p.severity == "error" for p in report.problems):
@@ -254,5 +327,6 @@ def _score_problems(clip: RawClip, scale: ScoreScale | None, taxonomy: set[str])
     return problems
 
 
-__all__ = ["Problem", "RawReport", "annotation_problems", "mixed_relevance_problem",
+__all__ = ["DURATION_RATIO", "DURATION_SLACK", "MediaReport", "Problem", "RawReport",
+           "annotation_problems", "mixed_relevance_problem",
            "probe_media", "validate_raw"]

@@ -10,6 +10,8 @@ problem, each naming the file and, where there is one, the row, column and clip:
 - schema: every required column with its type (``sdme.built.dataset_features``);
 - features: vectors of the card's size, no NaN/inf, ``<m>_len`` equal to the sequence's rows,
   length 0 exactly for the modalities ``build_info.json`` records as missing;
+- ``start``/``end``: both null (sources without times), or finite seconds with
+  ``0 <= start <= end``;
 - labels and votes inside the taxonomy; relevance fields equal to what ``sdme.relevance``
   computes from the stored votes — or, for a dataset whose ``build_info.json`` says its relevance
   comes from unimodal scores (``relevance.source == "unimodal_scores"``), what
@@ -23,6 +25,7 @@ problem, each naming the file and, where there is one, the row, column and clip:
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,12 +38,14 @@ from sdme.built import (
     BUILD_INFO_NAME,
     CARD_NAME,
     CLIP_ID,
+    END,
     FEAT,
     LABEL,
     LENGTH,
     OPTIONAL_COLUMNS,
     SCORE,
     SPEAKER_ID,
+    START,
     TEXT_TOKENS,
     UNIMODAL_SCORE,
     VIDEO_ID,
@@ -214,6 +219,13 @@ def _check_row(path: Path, row_index: int, row: dict[str, Any], taxonomy: list[s
     add = problems.append
     cid = row[CLIP_ID]
     known = set(taxonomy)
+    start, end = row.get(START), row.get(END)
+    if (start, end) != (None, None) and (
+            start is None or end is None or not (math.isfinite(start) and math.isfinite(end))
+            or start < 0 or end < start):
+        add(Problem(str(path), f"start {start!r} / end {end!r}: expected finite seconds with "
+                    "0 <= start <= end (or both null)", row=row_index, column=START,
+                    clip_id=cid))
     label = row[LABEL]
     if label is None or not 0 <= int(label) < len(taxonomy):
         add(Problem(str(path), f"label {label!r} outside the taxonomy's {len(taxonomy)} "

@@ -31,6 +31,7 @@ MARKER_OK = b"ok"
 MARKER_NO_AUDIO = b"no_audio"
 MARKER_NO_FACE = b"no_face"
 MARKER_UNDECODABLE = b"garbage"
+MARKER_IMAGE = b"image"  # a picture posing as a clip: no audio stream, and no video to decode
 
 INTERRUPT = {"after": None, "calls": 0}
 
@@ -95,7 +96,7 @@ class DoubleAudio(Extractor):
 
     def extract(self, raw_dir: Path, clip: RawClip) -> np.ndarray:
         _tick()
-        if _marker(raw_dir, clip).startswith(MARKER_NO_AUDIO):
+        if _marker(raw_dir, clip).startswith((MARKER_NO_AUDIO, MARKER_IMAGE)):
             raise ClipError(clip_media_path(raw_dir, clip.clip_id), "no_audio", "no stream")
         frames = max(1, int(round((clip.end - clip.start) * 10)))
         return _rng(clip, "audio").standard_normal((frames, self.info.dim)).astype(np.float32)
@@ -112,7 +113,11 @@ class DoubleVision(Extractor):
 
     def extract(self, raw_dir: Path, clip: RawClip) -> np.ndarray:
         _tick()
-        if _marker(raw_dir, clip).startswith(MARKER_NO_FACE):
+        marker = _marker(raw_dir, clip)
+        if marker.startswith(MARKER_IMAGE):
+            raise ClipError(clip_media_path(raw_dir, clip.clip_id), "decode_failed",
+                            "an image, not a video")
+        if marker.startswith(MARKER_NO_FACE):
             raise ClipError(clip_media_path(raw_dir, clip.clip_id), "no_face", "no face")
         frames = max(1, int(round((clip.end - clip.start) * self.fps)))
         return _rng(clip, "vision").standard_normal((frames, self.info.dim)).astype(np.float32)

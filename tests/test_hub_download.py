@@ -132,11 +132,31 @@ def test_revision_is_resolved_and_pinned(hub, tmp_path):
 
     download(target, REPO, endpoint=hub.url)  # the default branch replaces it
     assert json.loads((target / SOURCE_RECORD).read_text())["commit"] == new_sha
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("tiny")) == ["tiny"]
 
     with pytest.raises(HubDownloadError, match="revision 'nope' not found"):
         download(tmp_path / "other", REPO, revision="nope", endpoint=hub.url)
     with pytest.raises(HubDownloadError, match="'sdme-test/missing' not found"):
         download(tmp_path / "other", "sdme-test/missing", endpoint=hub.url)
+
+
+def test_a_new_release_never_deletes_what_the_user_added(hub, tmp_path):
+    """A corpus with files added or changed since it was downloaded (sdme annotate's database,
+    an exported annotations.csv) is moved aside, whole, when a new release replaces it."""
+    hub.add_dataset(REPO, make_release(tmp_path / "old", seed=1), revision="v1.0")
+    new_sha = hub.add_dataset(REPO, make_release(tmp_path / "new", seed=2))
+    target = tmp_path / "data" / "tiny"
+    download(target, REPO, revision="v1.0", endpoint=hub.url)
+    (target / ".annotate").mkdir()
+    (target / ".annotate" / "votes.sqlite").write_bytes(b"votes")
+    before = {p.relative_to(target): p.read_bytes() for p in target.rglob("*") if p.is_file()}
+
+    download(target, REPO, endpoint=hub.url)
+    assert json.loads((target / SOURCE_RECORD).read_text())["commit"] == new_sha
+    assert not (target / ".annotate").exists()
+    (aside,) = [p for p in target.parent.iterdir() if p.name.startswith("tiny.old-")]
+    assert {p.relative_to(aside): p.read_bytes() for p in aside.rglob("*")
+            if p.is_file()} == before
 
 
 def test_interrupted_transfer_resumes_with_range(hub, tmp_path):
@@ -231,7 +251,8 @@ def test_manifest_path_escaping_staging_is_refused(hub, tmp_path):
                               for p in release.rglob("*") if p.is_file()},
                            "../escape.txt": b"pwned"})
 
-    with pytest.raises(FormatError, match=r"sdme\.json: unsafe or reserved file path '\.\./escape"):
+    with pytest.raises(FormatError, match=r"sdme\.json: files\[\d+\]\.path '\.\./escape.txt' "
+                       r"must not have empty, '\.' or '\.\.' parts"):
         download(tmp_path / "tiny", REPO, endpoint=hub.url)
     assert not (tmp_path / "tiny").exists() and not list(tmp_path.rglob("escape.txt"))
 

@@ -130,6 +130,124 @@ def test_truncated_pickle_names_the_file(tmp_path):
         safe_pickle.load(path)
 
 
+_BOUNDED_LOAD = r"""
+import json, os, pickle, resource, sys, tracemalloc
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from hostile_pickles import CASES
+from sdme import safe_pickle
+
+folder = Path(sys.argv[2])
+status = Path("/proc/self/status").read_text().splitlines()
+vm = int(next(line for line in status if line.startswith("VmSize")).split()[1]) * 1024
+limit = vm + int(sys.argv[3]) * 2**20
+resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
+resource.setrlimit(resource.RLIMIT_CPU, (60, 60))
+out = {}
+try:  # control: the limit is real (the standard unpickler hits it on the first case)
+    pickle.loads(CASES["bytearray_3e9"][0])
+    out["control"] = "loaded"
+except MemoryError:
+    out["control"] = "MemoryError"
+tracemalloc.start()
+for name, (blob, _) in CASES.items():
+    path = folder / f"{name}.pkl"
+    path.write_bytes(blob)
+    tracemalloc.reset_peak()
+    try:
+        safe_pickle.load(path)
+        error, message = None, ""
+    except Exception as exc:
+        error, message = type(exc).__name__, str(exc)
+    out[name] = {"error": error, "message": message, "size": len(blob),
+                 "peak": tracemalloc.get_traced_memory()[1]}
+print(json.dumps(out))
+"""
+
+
+def test_hostile_pickles_are_refused_in_bounded_memory(tmp_path):
+    """Issue #12's pickles (a 32-byte bytearray(3e9), bytes(1e12), a self-referencing list and a
+    billion laughs as the `id` array, ndarrays of 3e9 and 1e12 elements, BINBYTES8 with a huge
+    length, lists nested 100k deep, `_codecs.encode` with a bogus codec): each is refused with
+    one line naming the file and the reason, using at most 4 x its size + 64 MiB. They run in a
+    child process whose address space is capped 512 MiB above its start, so a regression dies
+    there (the control shows the standard unpickler does) instead of eating the machine."""
+    from hostile_pickles import CASES
+
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run([sys.executable, "-c", _BOUNDED_LOAD, str(REPO / "tests"),
+                           str(tmp_path), "512"], env=env, capture_output=True, text=True,
+                          timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout)
+    assert found.pop("control") == "MemoryError"
+    for name, (_, fragment) in CASES.items():
+        case = found[name]
+        assert case["error"] in ("UnsafePickleError", "UnpicklingError"), (name, case)
+        message = case["message"]
+        assert message.startswith(str(tmp_path / f"{name}.pkl") + ": "), (name, message)
+        assert "\n" not in message and fragment in message, (name, message)
+        budget = safe_pickle.MEMORY_FACTOR * case["size"] + safe_pickle.MEMORY_MARGIN
+        assert case["peak"] < budget, (name, case["peak"], budget)
+
+
+def test_hostile_pickle_import_is_one_line_and_writes_nothing(tmp_path):
+    from click.testing import CliRunner
+    from hostile_pickles import CASES
+
+    from sdme.cli import main
+
+    runner = CliRunner()
+    for name in ("self_referencing_id", "billion_laughs_id", "nested_100k"):
+        path = tmp_path / "unaligned_50.pkl"
+        path.write_bytes(CASES[name][0])
+        result = runner.invoke(main, ["import", "mmsa", "--path", str(path), "--name", "mosi",
+                                      "--out", str(tmp_path / "out")])
+        assert result.exit_code == 1, (name, result.output)
+        assert result.output.count("\n") == 1 and result.output.startswith(f"error: {path}: ")
+        assert CASES[name][1] in result.output
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["unaligned_50.pkl"]
+
+
+def test_dtype_states_cannot_reshape_arrays():
+    """A pickled dtype state may not set flags, item size or alignment apart from numpy's, nor
+    be applied to a dtype once arrays hold it (that would let them read past their data)."""
+    honest = pickle.dumps(np.array(["ab"]), protocol=2)
+    assert safe_pickle.loads(honest).tolist() == ["ab"]
+    flags = honest.replace(b"K\x04K\x08tq", b"K\x04K\x3ftq")  # U2's flags 8 -> object's 63
+    assert flags != honest
+    with pytest.raises(safe_pickle.UnsafePickleError, match="unlike numpy's"):
+        safe_pickle.loads(flags)
+    # numpy.dtype(..., copy=False) would hand out numpy's shared dtype for BUILD to change
+    shared = honest.replace(b"\x89\x88\x87", b"\x89\x89\x87")
+    assert shared != honest
+    with pytest.raises(safe_pickle.UnsafePickleError, match="pickles pass copy=True"):
+        safe_pickle.loads(shared)
+
+
+def test_misshapen_contents_are_mmsa_errors(tmp_path):
+    """Valid pickles holding the wrong things (ragged lists, text where numbers belong) are one
+    MMSAError naming the file and the split, never a numpy traceback."""
+    rng = np.random.default_rng(0)
+    data = {split: mmsa_split("mosi", split, 3, rng) for split in ("train", "valid", "test")}
+    path = tmp_path / "unaligned_50.pkl"
+    bad = {**data, "valid": {**data["valid"], "audio": [[[1.0]], [[1.0, 2.0]], [[1.0]]]}}
+    path.write_bytes(pickle.dumps(bad))
+    with pytest.raises(MMSAError, match=r"unaligned_50\.pkl: split 'valid' is not in MMSA's "
+                                        r"layout \(ValueError"):
+        import_mmsa(path, "mosi", tmp_path / "out")
+    bad = {**data, "test": {**data["test"], "audio_lengths": np.array(["a", "b", "c"])}}
+    path.write_bytes(pickle.dumps(bad))
+    with pytest.raises(MMSAError, match=r"unaligned_50\.pkl: split 'test'"):
+        import_mmsa(path, "mosi", tmp_path / "out")
+    bad = {**data, "train": {**data["train"], "text_bert": np.full((3, 3, 9), "x")}}
+    path.write_bytes(pickle.dumps(bad))
+    with pytest.raises(MMSAError, match=r"train\['text_bert'\] has dtype <U1, not numbers"):
+        import_mmsa(path, "mosi", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 # --- import --------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

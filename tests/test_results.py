@@ -241,6 +241,35 @@ def test_file_errors(tmp_path):
         read_json_file(big, max_bytes=50)
 
 
+def test_deep_json_and_giant_integers_are_one_line_refusals(document, tmp_path):
+    """Issue #12: JSON nested 100k deep (in the results, in its config, in one predictions
+    line) and an integer literal over 4,300 digits were a RecursionError and a ValueError
+    traceback; both are one ResultsError line naming the file (and line)."""
+    deep = "[" * 100_000 + "]" * 100_000
+    path = tmp_path / "r.json"
+    document["model"]["config"] = {"x": "DEEP"}
+    document["seeds"][0] = "HUGE"
+    base = json.dumps(document)
+    for text, fragment in (
+            (deep, "JSON nested 100000 levels deep (at most 64)"),
+            (base.replace('"DEEP"', deep), "JSON nested 100003 levels deep"),
+            (base.replace('"HUGE"', "7" * 5000), "an integer literal of 5000 digits (at most 40)")):
+        path.write_text(text)
+        with pytest.raises(ResultsError) as info:
+            load_results(path)
+        assert str(info.value).startswith(f"{path}: ") and fragment in str(info.value)
+        assert "\n" not in str(info.value)
+    ok = '{"seed":0,"clip_id":"a","prediction":1,"conditions":{}}'
+    for line, fragment in (('{"seed":0,"clip_id":"a","prediction":1,"conditions":{"x":'
+                            + deep + "}}", "JSON nested 100002 levels deep"),
+                           ('{"seed":' + "1" * 4301 + ',"clip_id":"a","prediction":1,'
+                            '"conditions":{}}', "an integer literal of 4301 digits")):
+        predictions = _write_lines(tmp_path / "p.jsonl", [ok.replace('"a"', '"b"'), line])
+        with pytest.raises(ResultsError, match=rf"p\.jsonl: line 2: not a JSON object: "
+                                               rf"{fragment}"):
+            read_predictions(predictions, discrete=True)
+
+
 def test_predictions_round_trip(written):
     records = read_predictions(written.predictions_path, discrete=True)
     assert sorted(records) == [0, 1, 2]

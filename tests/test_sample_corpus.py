@@ -119,13 +119,67 @@ def test_sample_source_downloads_and_is_idempotent(tmp_path, manifest):
     assert target.stat().st_ino == inode
     assert {p: p.stat().st_mtime_ns for p in target.rglob("*") if p.is_file()} == stamp
 
-    # A damaged copy is replaced whole on the next download.
-    damaged = target / "clips" / f"{read_annotations(target / ANNOTATIONS_NAME)[0].clip_id}.mp4"
-    damaged.write_bytes(b"not a video")
-    (target / "stray.txt").write_text("left over")
+    # What a user adds beside an intact copy stays: the copy is current, nothing is rewritten.
+    (target / ".annotate").mkdir()
+    (target / ".annotate" / "votes.sqlite").write_bytes(b"votes")
     download(target)
+    assert (target / ".annotate" / "votes.sqlite").read_bytes() == b"votes"
+
+
+def test_sample_download_never_deletes_what_it_did_not_put_there(tmp_path, manifest):
+    """A copy whose files changed (here: `sdme annotate export` rewrote annotations.csv and
+    sdme.json, beside its `.annotate/` database) is refused, naming the difference; `--force`
+    installs a fresh copy and moves the old folder aside, whole."""
+    from sdme.sources import SourceError
+
+    target = tmp_path / "raw" / "sample"
+    download(target)
+    (target / ".annotate").mkdir()
+    (target / ".annotate" / "votes.sqlite").write_bytes(b"votes")
+    edited = (target / ANNOTATIONS_NAME).read_text(encoding="utf-8") + "\n"
+    (target / ANNOTATIONS_NAME).write_text(edited, encoding="utf-8")
+    before = {p.relative_to(target): p.read_bytes() for p in target.rglob("*") if p.is_file()}
+
+    with pytest.raises(SourceError, match=r"already holds something other than the bundled "
+                       r"sample corpus.*annotations\.csv.*--force"):
+        download(target)
+    assert {p.relative_to(target): p.read_bytes() for p in target.rglob("*")
+            if p.is_file()} == before
+    assert sorted(p.name for p in target.parent.iterdir()) == ["sample"]
+
+    assert download(target, force=True) == target
     assert check_files(target, manifest.files) == []
-    assert not (target / "stray.txt").exists()
+    (aside,) = [p for p in target.parent.iterdir() if p.name.startswith("sample.old-")]
+    assert {p.relative_to(aside): p.read_bytes() for p in aside.rglob("*")
+            if p.is_file()} == before
+
+    # Another kind of folder (no sdme.json) is refused the same way; an empty one is filled.
+    other = tmp_path / "raw" / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(SourceError, match="notes|sdme.json: missing"):
+        download(other)
+    assert (other / "notes.txt").read_text() == "mine"
+    empty = tmp_path / "raw" / "empty"
+    empty.mkdir()
+    assert check_files(download(empty), manifest.files) == []
+
+
+def test_cli_download_refuses_with_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from sdme.cli import main
+
+    data = tmp_path / "data"
+    runner = CliRunner()
+    assert runner.invoke(main, ["download", "--data-dir", str(data)]).exit_code == 0
+    (data / "raw" / "sample" / ANNOTATIONS_NAME).write_text("changed\n", encoding="utf-8")
+    result = runner.invoke(main, ["download", "--data-dir", str(data)])
+    assert result.exit_code == 1
+    assert "refusing to replace it" in result.output and "Traceback" not in result.output
+    forced = runner.invoke(main, ["download", "sample", "--force", "--data-dir", str(data)])
+    assert forced.exit_code == 0, forced.output
+    assert "moved the previous" in forced.output
 
 
 def test_damaged_bundle_is_refused(tmp_path, monkeypatch, manifest):

@@ -13,7 +13,7 @@ from benchmarkdata import submission_for, tiny_built
 from click.testing import CliRunner
 
 from benchmark.results import MAX_FILE_BYTES, load_results
-from benchmark.submit import SubmissionError, check_submission, submit
+from benchmark.submit import HISTORY_DIR, SubmissionError, check_submission, submit
 
 
 @pytest.fixture(scope="module")
@@ -74,10 +74,93 @@ def test_accepts_a_valid_submission(sub, data_dir):
     stored = load_results(accepted.results_path)
     assert stored.predictions.path == "toy.predictions.jsonl"
     assert stored.aggregate == load_results(results).aggregate
-    assert not accepted.replaced
-    assert submit(results, data_dir=data_dir, store=store).replaced
+    assert not accepted.replaced and not accepted.unchanged
+    again = submit(results, data_dir=data_dir, store=store)  # the same result: nothing to do
+    assert again.unchanged and not again.replaced
     # the stored copy passes the checks again (its predictions path was rewritten)
     check_submission(accepted.results_path, data_dir=data_dir)
+
+
+@pytest.fixture(scope="module")
+def rival(data_dir, tmp_path_factory):
+    """Another valid submission of the same model and task: other predictions, other scores."""
+    return submission_for(data_dir / "built" / "sample",
+                          tmp_path_factory.mktemp("rival") / "results", rng_seed=7)
+
+
+def test_an_accepted_result_is_never_lost(sub, rival, data_dir):
+    """Issue #12: a valid resubmission silently replaced the stored entry. Now the same result
+    again changes nothing; a different one is refused (naming both scores) unless replacing is
+    asked for, and then the replaced pair is kept, byte for byte, in the history."""
+    from benchmark.leaderboard import load_boards
+
+    results, _, store = sub
+    first = submit(results, data_dir=data_dir, store=store)
+    kept = {p.name: p.read_bytes() for p in (first.results_path, first.predictions_path)}
+    old = load_results(results).aggregate.metrics["accuracy"].mean
+    new = load_results(rival.results_path).aggregate.metrics["accuracy"].mean
+    assert old != new
+
+    with pytest.raises(SubmissionError, match=rf"toy\.json: toy already has an accepted result "
+                       rf"on sdme-sample-discrete \(accuracy {old:.4f}, created .*\); this "
+                       rf"submission scores {new:.4f}\. Nothing was written: resubmit with "
+                       r"--replace"):
+        submit(rival.results_path, data_dir=data_dir, store=store)
+    folder = first.results_path.parent
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == kept
+    assert not (folder / HISTORY_DIR).exists()
+
+    replaced = submit(rival.results_path, data_dir=data_dir, store=store, replace=True)
+    assert replaced.replaced and not replaced.unchanged
+    assert replaced.previous.score == pytest.approx(old)
+    assert replaced.previous.archive.parent == folder / HISTORY_DIR / "toy"
+    assert {p.name: p.read_bytes() for p in replaced.previous.archive.iterdir()} == kept
+    assert f"accuracy was {old:.4f}" in replaced.summary()
+    assert str(replaced.previous.archive) in replaced.summary()
+    # the history entry still verifies; the leaderboard shows only the current one
+    check_submission(replaced.previous.archive / "toy.json", data_dir=data_dir)
+    (board,) = load_boards(store)
+    assert [r.aggregate.metrics["accuracy"].mean for r in board.entries] == [pytest.approx(new)]
+    # replacing back keeps the rival too: two archived results, none lost
+    submit(results, data_dir=data_dir, store=store, replace=True)
+    assert len(list((folder / HISTORY_DIR / "toy").iterdir())) == 2
+
+
+def test_cli_resubmission_needs_replace(sub, rival, data_dir):
+    from benchmark.__main__ import main
+
+    results, _, store = sub
+    runner = CliRunner()
+    args = ["--data-dir", str(data_dir), "--store", str(store)]
+    assert runner.invoke(main, ["submit", str(results), *args]).exit_code == 0
+    same = runner.invoke(main, ["submit", str(results), *args])
+    assert same.exit_code == 0 and same.output.startswith("unchanged: toy")
+    refused = runner.invoke(main, ["submit", str(rival.results_path), *args])
+    assert refused.exit_code == 1 and "rerun" not in refused.output
+    assert "submission refused:" in refused.output and "--replace" in refused.output
+    done = runner.invoke(main, ["submit", str(rival.results_path), "--replace", *args])
+    assert done.exit_code == 0 and done.output.startswith("replaced: toy on sdme-sample-")
+    assert "the replaced result is kept in" in done.output
+
+
+def test_cli_refuses_deep_json_and_giant_integers_in_one_line(sub, data_dir):
+    from benchmark.__main__ import main
+
+    results, predictions, store = sub
+    runner = CliRunner()
+    document = json.loads(results.read_text())
+    document["model"]["config"] = "DEEP"
+    document["seeds"][0] = "HUGE"
+    text = json.dumps(document)
+    for bad in (text.replace('"DEEP"', "[" * 100_000 + "]" * 100_000),
+                text.replace('"HUGE"', "9" * 5000)):
+        results.write_text(bad)
+        out = runner.invoke(main, ["submit", str(results), "--data-dir", str(data_dir),
+                                   "--store", str(store)])
+        assert out.exit_code == 1 and out.exception is not None
+        assert isinstance(out.exception, SystemExit), out.exception
+        assert out.output.count("\n") == 1 and f"submission refused: {results}: " in out.output
+    assert not store.exists()
 
 
 def test_refuses_numbers_that_do_not_match(sub, data_dir):

@@ -39,17 +39,16 @@ from sdme.features.pretrained import (
     model_hashes,
     resolve_local_model,
 )
-from sdme.schema import ANNOTATIONS_NAME, RawClip
+from sdme.schema import ANNOTATIONS_NAME, RawClip, empty_transcript
 
 MINILM_DIM = 384
 
 
 def _check_text(raw_dir: Path, clip: RawClip) -> str:
-    text = (clip.text or "").strip()
-    if not text:
+    if empty_transcript(clip):  # the one rule (sdme.schema), shared with validation
         raise ClipError(Path(raw_dir) / ANNOTATIONS_NAME, "empty_text",
                         f"clip {clip.clip_id!r} has an empty transcript")
-    return text
+    return clip.text.strip()
 
 
 def _nonempty(emb: np.ndarray, raw_dir: Path, clip: RawClip) -> np.ndarray:

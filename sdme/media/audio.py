@@ -38,7 +38,9 @@ class Waveform:
         return self.samples.numel() / self.sample_rate
 
 
-def _is_missing_stream(exc: Exception) -> bool:
+def is_missing_stream(exc: Exception) -> bool:
+    """Whether torchcodec's ``AudioDecoder`` failed because the file has no audio stream
+    (rather than because it cannot be read): the one test, used by decoding and validation."""
     text = str(exc).lower()
     return isinstance(exc, ValueError) and "audio stream" in text
 
@@ -63,7 +65,7 @@ def load_audio(path: str | Path, sample_rate: int = DEFAULT_SAMPLE_RATE) -> Wave
     try:
         decoder = AudioDecoder(str(path))
     except Exception as exc:
-        if _is_missing_stream(exc):
+        if is_missing_stream(exc):
             raise ClipError(path, "no_audio", "the file has no audio stream") from exc
         message = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise ClipError(path, "decode_failed", f"FFmpeg could not open the file ({message})") \

@@ -15,7 +15,11 @@ that no archive carries. ``download``:
    and the loose files as they arrive. A bad file is deleted from staging and named in the error;
 4. only when everything verifies, swaps staging into ``target`` (``sdme.fileio.swap_in_dir``) with
    ``.sdme-source.json`` recording repo, requested revision, commit sha and endpoint (a hidden
-   file, so it is not part of the manifest). The archives themselves are not kept.
+   file, so it is not part of the manifest). The archives themselves are not kept. An earlier
+   ``target`` is deleted only when it holds nothing but the release this source installed,
+   unchanged; one holding anything else (files added or changed since, such as ``sdme
+   annotate``'s ``.annotate/`` or an exported ``annotations.csv``) is moved aside to
+   ``<name>.old-<UTC time>`` (``sdme.fileio.move_aside``), never deleted.
 
 huggingface_hub (>= 2.4) resolves the revision (``HfApi.dataset_info``), builds the file URLs
 (``hf_hub_url``), reads each file's metadata (``get_hf_file_metadata``: a ``HEAD`` giving
@@ -59,7 +63,7 @@ from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_st
 from huggingface_hub.utils import tqdm as hf_tqdm
 
 from sdme.archive import extract_archive
-from sdme.fileio import atomic_write_text, check_files, swap_in_dir
+from sdme.fileio import atomic_write_text, check_files, move_aside, swap_in_dir
 from sdme.schema import (
     CLIPS_DIR,
     MANIFEST_NAME,
@@ -67,6 +71,7 @@ from sdme.schema import (
     FileEntry,
     FormatError,
     file_entry,
+    relpath_problem,
     sha256_file,
 )
 from sdme.sources import SourceCard, SourceError, register_source
@@ -141,10 +146,9 @@ def _hub_errors(what: str, staging: Path, repo: str, revision: str | None,
 
 
 def _safe_relpath(path: str) -> bool:
-    pure = PurePosixPath(path)
-    return (bool(path) and "\\" not in path and not pure.is_absolute()
-            and all(part not in ("", ".", "..") for part in path.split("/"))
-            and pure.parts[0] != ".cache" and path not in (MANIFEST_NAME, SOURCE_RECORD))
+    """A path of the corpus (``sdme.schema.relpath_problem``) that is not one of ours."""
+    return (relpath_problem(path) is None and PurePosixPath(path).parts[0] != ".cache"
+            and path not in (MANIFEST_NAME, SOURCE_RECORD))
 
 
 def _check_manifest_paths(manifest: CorpusManifest, source: Path) -> None:
@@ -332,6 +336,25 @@ def _up_to_date(target: Path, record: dict[str, Any]) -> bool:
     return not check_files(target, manifest.files)
 
 
+def _only_ours(target: Path) -> bool:
+    """Whether ``target`` holds nothing but a release this source installed, unchanged (so
+    replacing it deletes nothing a user put there)."""
+    try:
+        record = json.loads((target / SOURCE_RECORD).read_text(encoding="utf-8"))
+        manifest = CorpusManifest.load(target)
+    except (OSError, ValueError):
+        return False
+    if not isinstance(record, dict) or \
+            record.get("manifest_fingerprint") != manifest.fingerprint():
+        return False
+    ours = {e.path for e in manifest.files} | {MANIFEST_NAME, SOURCE_RECORD}
+    for path in target.rglob("*"):
+        if (path.is_symlink() or not path.is_dir()) and \
+                path.relative_to(target).as_posix() not in ours:
+            return False
+    return not check_files(target, manifest.files)
+
+
 @dataclass(frozen=True)
 class HubOptions:
     """Options of ``sdme download hub``."""
@@ -464,5 +487,11 @@ def download(
         cache.rmdir()
     record["manifest_fingerprint"] = manifest.fingerprint()
     atomic_write_text(staging / SOURCE_RECORD, json.dumps(record, indent=2) + "\n")
+    if os.path.lexists(target) and not (target.is_dir() and not target.is_symlink()
+                                        and not any(target.iterdir())) \
+            and not _only_ours(target):
+        aside = move_aside(target)
+        logger.warning("%s held files this download did not put there: moved aside to %s",
+                       target, aside)
     swap_in_dir(staging, target)
     return target

@@ -41,7 +41,9 @@ with Dask's ``KilledWorker``, named); everything already finished is in the cach
 interrupted build — driver, workers or scheduler — resumes where it stopped when run again, on
 the cluster or locally, and gives the same dataset.
 
-**Starting a cluster** (Dask's own commands; nothing SDME-specific)::
+**Starting a cluster** (Dask's own commands; nothing SDME-specific; setting
+``DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False`` in the workers' environment turns off Dask's
+stack-sampling profiler, which costs CPU-bound tasks a few percent or more)::
 
     dask scheduler --port 8786                       # on one machine
     dask worker tcp://HOST:8786 --nworkers 8 --nthreads 4   # on each worker machine
@@ -286,6 +288,10 @@ def describe_executor(executor: Executor) -> dict[str, Any]:
 
 
 def _local_cluster(spec: str):  # noqa: ANN202 - distributed.LocalCluster
+    """N worker processes on loopback, without Dask's statistical profiler: it samples every
+    thread's stack every 10 ms, which cost the extraction tasks a measurable share of their CPU
+    time (``perf/bench_cluster.py``)."""
+    import dask
     from distributed import LocalCluster
 
     count = spec.partition(":")[2] or str(os.cpu_count() or 1)
@@ -295,8 +301,9 @@ def _local_cluster(spec: str):  # noqa: ANN202 - distributed.LocalCluster
         n = 0
     if n < 1:
         raise BuildError(f"--scheduler {spec!r}: expected local:N with N >= 1 worker processes")
-    return LocalCluster(n_workers=n, threads_per_worker=max(1, (os.cpu_count() or 1) // n),
-                        processes=True, host="127.0.0.1", dashboard_address=None)
+    with dask.config.set({"distributed.worker.profile.enabled": False}):  # nannies keep it
+        return LocalCluster(n_workers=n, threads_per_worker=max(1, (os.cpu_count() or 1) // n),
+                            processes=True, host="127.0.0.1", dashboard_address=None)
 
 
 @contextmanager

@@ -30,6 +30,12 @@ Policy for clips that cannot yield a modality (``sdme.features.ClipError``):
   and the result is not cached, so a rerun retries it.
 
 Every event is recorded in ``build_info.json`` and printed in the summary; none stops the build.
+Rows are ordered by split, then by their order in ``annotations.csv``. The layout and columns are
+``sdme.built``'s, so plain ``datasets.load_dataset(out_dir)`` reads the result.
+
+Extractors are chosen by name per modality and configured with ``extractor_params``
+(``{"vision": {"fps": 5}}``, checked by ``sdme.config`` against each extractor's parameters);
+``fps`` is shorthand for ``extractor_params["vision"]["fps"]``.
 
 Timings (``build_info.json`` ``timings``, seconds): ``validate``, ``extract``, ``split``,
 ``write`` and ``total`` are wall-clock time of each stage on the machine running the build;
@@ -41,12 +47,6 @@ can exceed wall with several torch threads; GPU work is not CPU time). In parall
 exceed the stage's wall time. Builds before these names recorded ``extract_<modality>_cpu``,
 which were summed wall seconds, model loading included; ``BuildInfo`` reads them as
 ``clips_<modality>_wall``.
-Rows are ordered by split, then by their order in ``annotations.csv``. The layout and columns are
-``sdme.built``'s, so plain ``datasets.load_dataset(out_dir)`` reads the result.
-
-Extractors are chosen by name per modality and configured with ``extractor_params``
-(``{"vision": {"fps": 5}}``, checked by ``sdme.config`` against each extractor's parameters);
-``fps`` is shorthand for ``extractor_params["vision"]["fps"]``.
 """
 
 from __future__ import annotations
@@ -476,14 +476,14 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     if scheduler is not None:
         with dask_executor(scheduler) as (cluster, ran_on):
             results = run_extraction(extractors, raw_dir, clips, keys, cache_dirs, workers=1,
-                                   device=device, executor=cluster, progress=progress)
+                                     device=device, executor=cluster, progress=progress)
     else:
         if executor is not None:
             ran_on = describe_executor(executor)
         else:
             ran_on = {"executor": "process-pool" if workers > 1 else "in-process"}
         results = run_extraction(extractors, raw_dir, clips, keys, cache_dirs, workers=workers,
-                               device=device, executor=executor, progress=progress)
+                                 device=device, executor=executor, progress=progress)
     timings["extract"] = time.perf_counter() - t
     loads = [r.load for r in results.values() if r.load is not None]
     timings["load_models_wall"] = sum(wall for wall, _ in loads)

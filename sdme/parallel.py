@@ -41,9 +41,11 @@ with Dask's ``KilledWorker``, named); everything already finished is in the cach
 interrupted build — driver, workers or scheduler — resumes where it stopped when run again, on
 the cluster or locally, and gives the same dataset.
 
-**Starting a cluster** (Dask's own commands; nothing SDME-specific; setting
-``DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False`` in the workers' environment turns off Dask's
-stack-sampling profiler, which costs CPU-bound tasks a few percent or more)::
+**Starting a cluster** (Dask's own commands; nothing SDME-specific). Two Dask defaults cost
+the extraction CPU time and ``local:N`` turns them off (:func:`_local_cluster`); on a cluster
+you start, do the same in the workers' Dask configuration (``~/.config/dask/*.yaml``:
+``distributed.worker.profile.enabled: false`` and ``distributed.nanny.pre-spawn-environ``
+without ``MALLOC_TRIM_THRESHOLD_``)::
 
     dask scheduler --port 8786                       # on one machine
     dask worker tcp://HOST:8786 --nworkers 8 --nthreads 4   # on each worker machine
@@ -288,9 +290,10 @@ def describe_executor(executor: Executor) -> dict[str, Any]:
 
 
 def _local_cluster(spec: str):  # noqa: ANN202 - distributed.LocalCluster
-    """N worker processes on loopback, without Dask's statistical profiler: it samples every
-    thread's stack every 10 ms, which cost the extraction tasks a measurable share of their CPU
-    time (``perf/bench_cluster.py``)."""
+    """N worker processes on loopback, without two Dask defaults that cost the extraction
+    tasks CPU time (``perf/bench_cluster.py``): the statistical profiler (it samples every
+    thread's stack every 10 ms) and ``MALLOC_TRIM_THRESHOLD_=65536`` (glibc then returns memory
+    to the system eagerly, and the large per-clip frame arrays are mapped again and again)."""
     import dask
     from distributed import LocalCluster
 
@@ -301,7 +304,10 @@ def _local_cluster(spec: str):  # noqa: ANN202 - distributed.LocalCluster
         n = 0
     if n < 1:
         raise BuildError(f"--scheduler {spec!r}: expected local:N with N >= 1 worker processes")
-    with dask.config.set({"distributed.worker.profile.enabled": False}):  # nannies keep it
+    environ = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ").items()
+               if k != "MALLOC_TRIM_THRESHOLD_"}
+    with dask.config.set({"distributed.worker.profile.enabled": False,  # the nannies keep it
+                          "distributed.nanny.pre-spawn-environ": environ}):
         return LocalCluster(n_workers=n, threads_per_worker=max(1, (os.cpu_count() or 1) // n),
                             processes=True, host="127.0.0.1", dashboard_address=None)
 

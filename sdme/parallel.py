@@ -69,6 +69,7 @@ import hashlib
 import multiprocessing
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -313,7 +314,7 @@ def _local_cluster(spec: str):  # noqa: ANN202 - distributed.LocalCluster
 
 
 @contextmanager
-def dask_executor(scheduler: str, *, timeout: float = 60.0
+def dask_executor(scheduler: str, *, timeout: float = 60.0, worker_timeout: float = 600.0
                   ) -> Iterator[tuple[Executor, dict[str, Any]]]:
     """A Dask cluster as a ``concurrent.futures.Executor``, closed on exit.
 
@@ -321,7 +322,9 @@ def dask_executor(scheduler: str, *, timeout: float = 60.0
         scheduler: A scheduler address (``tcp://host:8786``, ``host:8786``), a scheduler file
             written by ``dask scheduler --scheduler-file``, or ``local:N`` (a LocalCluster of N
             worker processes on this machine; ``local``: one per core).
-        timeout: Seconds to wait for the scheduler and for its first worker.
+        timeout: Seconds to wait for the scheduler to answer.
+        worker_timeout: Seconds to wait for a first worker (batch-queued workers, as
+            dask-jobqueue starts them, may take a while), saying so on stderr.
 
     Yields:
         The executor (tasks are not pure: each runs when submitted) and a provenance record.
@@ -350,11 +353,14 @@ def dask_executor(scheduler: str, *, timeout: float = 60.0
             cluster.close()
         raise BuildError(f"cannot reach the Dask scheduler {spec!r}: {exc}") from exc
     try:
+        if not client.scheduler_info(n_workers=1)["workers"]:
+            print(f"sdme build: waiting up to {worker_timeout:g} s for a Dask worker to join "
+                  f"{client.scheduler.address}", file=sys.stderr)
         try:
-            client.wait_for_workers(1, timeout=timeout)
+            client.wait_for_workers(1, timeout=worker_timeout)
         except TimeoutError as exc:
             raise BuildError(f"no Dask worker joined the scheduler {spec!r} within "
-                             f"{timeout:g} s; start some with `dask worker "
+                             f"{worker_timeout:g} s; start some with `dask worker "
                              f"{client.scheduler.address}`") from exc
         record = {"executor": "dask", "scheduler": spec if cluster is None else "local",
                   "dask_workers": len(client.scheduler_info(n_workers=-1)["workers"])}

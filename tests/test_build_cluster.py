@@ -136,3 +136,15 @@ def test_a_worker_that_sees_another_corpus_stops_the_build(tmp_path):
     assert not (tmp_path / "cache").exists()  # nothing was extracted or cached
     result = extract_task(extractors, "cpu", None, raw, corpus_digest(raw), clip, cache, "key")
     assert result.lengths["text"] > 0 and result.device == "cpu" and result.load is not None
+
+
+def test_a_scheduler_without_workers_is_a_clear_error(capsys):
+    from sdme.parallel import dask_executor
+
+    with distributed.LocalCluster(n_workers=0, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as empty:
+        with pytest.raises(BuildError, match=r"no Dask worker joined .* within 1 s; start "
+                                             r"some with `dask worker tcp://127\.0\.0\.1"):
+            with dask_executor(empty.scheduler_address, worker_timeout=1):
+                pass
+    assert "waiting up to 1 s for a Dask worker" in capsys.readouterr().err

@@ -35,9 +35,9 @@ clip at a time (a process-wide lock), with torch using as many threads as the Da
 Each worker resolves ``--device`` itself (``auto``: its own GPU if it has one); for one worker
 per GPU use dask-cuda's ``dask cuda worker``.
 
-**Failures.** When a worker dies, Dask reschedules its in-flight clips on other workers (a clip
-that kills ``distributed.scheduler.allowed-failures`` + 1 workers, 3 by default, stops the build
-with Dask's ``KilledWorker``, named); everything already finished is in the cache, so an
+**Failures.** When a worker dies, Dask reschedules its in-flight clips on other workers; a clip
+whose task kills more workers than ``distributed.scheduler.allowed-failures`` (3 by default)
+stops the build with an error naming it. Everything already finished is in the cache, so an
 interrupted build — driver, workers or scheduler — resumes where it stopped when run again, on
 the cluster or locally, and gives the same dataset.
 

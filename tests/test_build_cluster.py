@@ -138,6 +138,7 @@ def test_a_worker_that_sees_another_corpus_stops_the_build(tmp_path):
     assert result.lengths["text"] > 0 and result.device == "cpu" and result.load is not None
 
 
+@pytest.mark.filterwarnings("ignore:Port 8787 is already in use")  # the module's cluster has it
 def test_a_scheduler_without_workers_is_a_clear_error(capsys):
     from sdme.parallel import dask_executor
 

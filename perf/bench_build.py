@@ -1,22 +1,30 @@
 """Throughput and memory of ``sdme build``, per stage, on a corpus of N clips.
 
-The corpus is made by repeating the bundled sample's clips (each copy gets its own clip, video and
-speaker ids, so the split still has groups to work with). Two measurements:
+The corpus is made by repeating the bundled sample's clips, taking the speakers in turn (each copy
+gets its own clip, video and speaker ids), so any N >= 3 clips has the three speaker groups the
+build's three-way speaker-disjoint split needs; for N < 3 the bench says so and stops, as the
+build would. Two measurements:
 
 1. **Stages, one process, one clip at a time** (after a warm-up clip that loads the models):
    ``decode`` (video frames at ``--fps`` with ``sdme.media.video.read_frames`` plus the audio
    track with ``sdme.media.audio.load_audio``), ``faces`` (the vision extractor minus its video
    decoding: MTCNN, crops, geometry), ``audio`` (the audio extractor minus its decoding), ``text``
    (the text extractor). Clips/s and sampled video frames/s per stage.
-2. **The whole build** (``sdme.build.build`` in a child process, ``--workers`` processes, cold
-   cache): wall time, clips/s, frames/s, its own per-stage timings (``build_info.json``,
-   including ``write``), and peak resident memory of the build's whole process tree (sampled
-   from ``/proc`` every 50 ms; Linux).
+2. **The whole build** (``sdme.build.build`` in a child process, ``--workers`` processes or
+   ``--scheduler`` (a Dask cluster, e.g. ``local:2``), cold cache): wall time, clips/s,
+   frames/s, its own per-stage timings (``build_info.json``: stage wall times, model loading,
+   and each modality's summed per-clip wall and CPU seconds), the cost per clip of each
+   modality (and text's as a share of vision's), and peak resident memory of the build's whole
+   process tree (sampled from ``/proc`` every 50 ms; Linux).
 
 Usage::
 
     python perf/bench_build.py --clips 72 --workers 2
     python perf/bench_build.py --clips 36 --workers 1 --device cpu --json out.json
+    python perf/bench_build.py --clips 8 --scheduler local:2 --skip-stages
+
+``perf/bench_cluster.py`` runs the same build on the local pool and on a Dask cluster side by
+side.
 """
 
 from __future__ import annotations
@@ -50,10 +58,26 @@ from sdme.schema import (  # noqa: E402
 SAMPLE = REPO_ROOT / "sdme" / "data" / "sample"
 
 
+def speakers_in_turn(clips: list) -> list:
+    """The clips reordered so that consecutive clips come from different speakers, in turn."""
+    by_speaker: dict[str, list] = {}
+    for clip in clips:
+        by_speaker.setdefault(clip.speaker_id, []).append(clip)
+    rounds = max(len(group) for group in by_speaker.values())
+    return [group[i] for i in range(rounds) for group in by_speaker.values() if i < len(group)]
+
+
 def make_corpus(source: Path, target: Path, n_clips: int) -> Path:
-    """A raw corpus of ``n_clips`` clips, cycling through ``source``'s clips (hard links)."""
+    """A raw corpus of ``n_clips`` clips, cycling through ``source``'s clips speaker by speaker
+    (hard links).
+
+    Raises:
+        SystemExit: The build could not split so few clips (fewer speaker groups than splits).
+    """
+    from sdme.splits import SplitError, assign_splits
+
     manifest = CorpusManifest.load(source)
-    clips = read_annotations(source / "annotations.csv")
+    clips = speakers_in_turn(read_annotations(source / "annotations.csv"))
     (target / CLIPS_DIR).mkdir(parents=True, exist_ok=True)
     out = []
     for i in range(n_clips):
@@ -66,6 +90,10 @@ def make_corpus(source: Path, target: Path, n_clips: int) -> Path:
         except OSError:
             shutil.copyfile(src, dst)
         out.append(new)
+    try:  # what the build will do with these clips: fail now, before the timed runs, if it can't
+        assign_splits(out)
+    except SplitError as exc:
+        raise SystemExit(f"--clips {n_clips}: the build cannot use this corpus: {exc}") from None
     write_annotations(target / "annotations.csv", out)
     bench = replace(manifest, name=f"{manifest.name}-x{n_clips}", files=make_manifest_files(target),
                     archives=())
@@ -166,16 +194,18 @@ class TreeMemory:
         self._thread.join()
 
 
-def run_build(raw: Path, out: Path, workers: int, fps: float, device: str) -> dict:
-    """The whole build in a child process; returns its build_info plus wall time and memory."""
+def run_build(raw: Path, out: Path, workers: int, fps: float, device: str,
+              scheduler: str | None = None) -> dict:
+    """The whole build in a child process (cold cache unless ``out``'s cache exists); returns
+    its build_info plus wall time and the process tree's peak memory."""
     code = ("import sys; from sdme.build import build; "
             "build(sys.argv[1], sys.argv[2], workers=int(sys.argv[3]), fps=float(sys.argv[4]), "
-            "device=sys.argv[5], progress=False)")
+            "device=sys.argv[5], scheduler=sys.argv[6] or None, progress=False)")
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH",
                                                                                     "")}
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", code, str(raw), str(out), str(workers),
-                             str(fps), device], env=env)
+                             str(fps), device, scheduler or ""], env=env)
     with TreeMemory(proc.pid) as memory:
         code_ = proc.wait()
     wall = time.perf_counter() - start
@@ -185,10 +215,35 @@ def run_build(raw: Path, out: Path, workers: int, fps: float, device: str) -> di
     return {"wall_s": wall, "peak_rss_bytes": memory.peak, "build_info": info}
 
 
+def per_clip_costs(info: dict) -> dict[str, dict[str, float]]:
+    """Seconds per clip of each modality (wall and CPU), from a cold-cache build's timings."""
+    timings, rows = info["timings"], max(1, info["counts"]["raw_clips"])
+    costs = {m: {"wall": timings.get(f"clips_{m}_wall", 0.0) / rows,
+                 "cpu": timings.get(f"clips_{m}_cpu", 0.0) / rows}
+             for m in ("text", "audio", "vision")}
+    costs["load_models"] = {"wall": timings.get("load_models_wall", 0.0),
+                            "cpu": timings.get("load_models_cpu", 0.0)}
+    return costs
+
+
+def print_costs(info: dict, indent: str = "  ") -> None:
+    costs = per_clip_costs(info)
+    print(f"{indent}per clip: " + ", ".join(
+        f"{m} {costs[m]['wall']:.3f} s wall / {costs[m]['cpu']:.3f} s CPU"
+        for m in ("text", "audio", "vision")))
+    vision = costs["vision"]["wall"]
+    if vision > 0:
+        print(f"{indent}text costs {costs['text']['wall'] / vision:.1%} of vision per clip (wall); "
+              f"model loading {costs['load_models']['wall']:.1f} s wall in all processes "
+              f"together ({costs['load_models']['cpu']:.1f} s CPU)")
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clips", type=int, default=72, help="Clips in the corpus.")
     parser.add_argument("--workers", type=int, default=2, help="Build processes.")
+    parser.add_argument("--scheduler", default=None,
+                        help="Build on a Dask cluster instead (an address or local:N).")
     parser.add_argument("--fps", type=float, default=5.0, help="Video frames sampled per second.")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda.")
     parser.add_argument("--source", type=Path, default=SAMPLE, help="Raw corpus to repeat.")
@@ -202,8 +257,10 @@ def main(argv: list[str] | None = None) -> dict:
                          "cpu_count": os.cpu_count()}
         if not args.skip_stages:
             results["stages"] = stage_pass(raw, args.fps, args.device)
-        results["build"] = run_build(raw, Path(tmp) / "out" / "bench", args.workers, args.fps,
-                                     args.device)
+        workers = 1 if args.scheduler else args.workers
+        results["build"] = run_build(raw, Path(tmp) / "out" / "bench", workers, args.fps,
+                                     args.device, args.scheduler)
+        results["per_clip"] = per_clip_costs(results["build"]["build_info"])
 
     info = results["build"]["build_info"]
     frames = results.get("stages", {}).get("_counts", {}).get("frames")
@@ -221,7 +278,8 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"  {name:<8} {row['seconds']:8.2f} {row['clips_per_s']:9.2f} {fps_}")
     build = results["build"]
     rows = info["counts"]["rows"]
-    print(f"\nwhole build, {args.workers} worker(s), cold cache:")
+    where = f"Dask cluster {args.scheduler}" if args.scheduler else f"{args.workers} worker(s)"
+    print(f"\nwhole build, {where}, cold cache:")
     print(f"  wall {build['wall_s']:.1f} s (process start and model loading included): "
           f"{rows / build['wall_s']:.2f} clips/s"
           + (f", {frames / build['wall_s']:.1f} frames/s" if frames else ""))
@@ -229,6 +287,7 @@ def main(argv: list[str] | None = None) -> dict:
     print("  build_info timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()))
     print(f"  extract stage alone: {rows / timings['extract']:.2f} clips/s; write: "
           f"{rows / max(timings['write'], 1e-9):.1f} clips/s")
+    print_costs(info)
     print(f"  peak RSS of the build's process tree: {build['peak_rss_bytes'] / 2**20:.0f} MiB")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

@@ -6,10 +6,13 @@ Stages (each timed into ``build_info.json``):
    (``sdme.validate.validate_raw`` without decoding media: a bad clip is the extractors' to
    report, per the policy below). Any error stops the build before anything is written.
 2. **extract** — text, audio and vision features per clip, by the registered extractors
-   (``sdme.features``), in ``workers`` processes (spawn context; each loads its extractors once).
-   Every result — features or the reason there are none — is cached per clip and modality under
-   ``<out_dir>.cache/<modality>-<extractor>-<config hash>/<clip_id>.npz``, written atomically,
-   so a build killed at any point resumes where it stopped and yields the same dataset.
+   (``sdme.features``): in this process, in ``workers`` local processes (spawn context), on any
+   ``concurrent.futures.Executor`` (``executor=``) or on a Dask cluster (``scheduler=``;
+   ``sdme.parallel`` says what workers need and where features go). Each process loads its
+   extractors' models once. Every result — features or the reason there are none — is cached
+   per clip and modality under ``<out_dir>.cache/<modality>-<extractor>-<config hash>/
+   <clip_id>.npz``, written atomically, so a build killed at any point resumes where it stopped
+   and yields the same dataset, whichever executor ran it.
 3. **split** — speaker- and video-disjoint, label-stratified splits (``sdme.splits``), unless
    the corpus fixes its own.
 4. **write** — parquet shards ``data/<split>-NNNNN-of-NNNNN.parquet``, the dataset card
@@ -43,6 +46,17 @@ Rows are ordered by split, then by their order in ``annotations.csv``. The layou
 Extractors are chosen by name per modality and configured with ``extractor_params``
 (``{"vision": {"fps": 5}}``, checked by ``sdme.config`` against each extractor's parameters);
 ``fps`` is shorthand for ``extractor_params["vision"]["fps"]``.
+
+Timings (``build_info.json`` ``timings``, seconds): ``validate``, ``extract``, ``split``,
+``write`` and ``total`` are wall-clock time of each stage on the machine running the build;
+``load_models_wall`` / ``load_models_cpu`` are the models' loading, summed over the processes
+that loaded them; ``clips_<modality>_wall`` / ``clips_<modality>_cpu`` are that modality's
+extraction, summed over the clips extracted in this run (not those taken from the cache) — wall
+time of each ``extract`` call, and CPU time of the process making it (all its threads, so CPU
+can exceed wall with several torch threads; GPU work is not CPU time). In parallel the sums
+exceed the stage's wall time. Builds before these names recorded ``extract_<modality>_cpu``,
+which were summed wall seconds, model loading included; ``BuildInfo`` reads them as
+``clips_<modality>_wall``.
 """
 
 from __future__ import annotations
@@ -50,14 +64,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import multiprocessing
 import os
 import sys
 import time
 import zipfile
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -116,7 +129,10 @@ class ClipResult:
     lengths: dict[str, int] = field(default_factory=dict)
     events: list[ClipEvent] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)  # extraction run now, per modality
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # the same, CPU time
     computed: tuple[str, ...] = ()
+    device: str = ""  # where it was computed (in a worker: the worker's resolved device)
+    load: tuple[float, float] | None = None  # wall, CPU s of model loading (a process's first)
 
     @property
     def dropped(self) -> bool:
@@ -275,7 +291,7 @@ def extract_clip(extractors: Mapping[str, Extractor], raw_dir: Path, clip: RawCl
         path = cache_dirs[m] / f"{clip.clip_id}.npz"
         meta = _read_cache(path, key, dim, load=False)
         if meta is None:
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             feats, meta = None, {"format": CACHE_FORMAT, "key": key, "dim": dim}
             try:
                 out = extractor.extract(raw_dir, clip)
@@ -292,7 +308,9 @@ def extract_clip(extractors: Mapping[str, Extractor], raw_dir: Path, clip: RawCl
                 meta.update(status="extractor_error", detail=f"{extractor!r} raised "
                             f"{type(exc).__name__}: {exc}")
             meta["seconds"] = time.perf_counter() - start
+            meta["cpu_seconds"] = time.process_time() - cpu_start
             result.seconds[m] = meta["seconds"]
+            result.cpu_seconds[m] = meta["cpu_seconds"]
             computed.append(m)
             if meta["status"] != "extractor_error":
                 _write_cache(path, meta, feats)
@@ -309,21 +327,6 @@ def extract_clip(extractors: Mapping[str, Extractor], raw_dir: Path, clip: RawCl
         result.events = [e for e in result.events if e.action == "dropped"]
     result.computed = tuple(computed)
     return result
-
-
-_WORKER: dict[str, Any] = {}
-
-
-def _worker_init(extractors: dict[str, Extractor], device: str, threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(max(1, threads))
-    _WORKER["extractors"] = {m: e.to(device) for m, e in extractors.items()}
-
-
-def _worker_extract(raw_dir: Path, clip: RawClip, cache_dirs: dict[str, Path],
-                    key: str) -> ClipResult:
-    return extract_clip(_WORKER["extractors"], raw_dir, clip, cache_dirs, key)
 
 
 def _progress(total: int, enabled: bool, desc: str):  # noqa: ANN202 - tqdm or a null object
@@ -345,47 +348,6 @@ def _settled(extractors: Mapping[str, Extractor], clip: RawClip,
         if meta["status"] != "ok" and meta["status"] not in MISSING_REASONS:
             return True  # dropped: later modalities are never extracted
     return True
-
-
-def _extract_all(extractors: dict[str, Extractor], raw_dir: Path, clips: Sequence[RawClip],
-                 keys: Mapping[str, str], cache_dirs: dict[str, Path], *, workers: int,
-                 device: str, progress: bool) -> dict[str, ClipResult]:
-    results: dict[str, ClipResult] = {}
-    todo = []
-    for clip in clips:  # what the cache already holds needs no worker
-        if _settled(extractors, clip, cache_dirs, keys[clip.clip_id]):
-            results[clip.clip_id] = extract_clip(extractors, raw_dir, clip, cache_dirs,
-                                                 keys[clip.clip_id])
-        else:
-            todo.append(clip)
-    bar = _progress(len(todo), progress, "extract")
-    try:
-        if workers <= 1 or len(todo) <= 1:
-            ready = {m: e.to(device) for m, e in extractors.items()}
-            for clip in todo:
-                results[clip.clip_id] = extract_clip(ready, raw_dir, clip, cache_dirs,
-                                                     keys[clip.clip_id])
-                bar.update()
-        else:
-            workers = min(workers, len(todo))
-            threads = max(1, (os.cpu_count() or 1) // workers)
-            pool = ProcessPoolExecutor(
-                max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_worker_init, initargs=(extractors, device, threads))
-            try:
-                futures = [pool.submit(_worker_extract, raw_dir, clip, cache_dirs,
-                                       keys[clip.clip_id]) for clip in todo]
-                for future in as_completed(futures):
-                    result = future.result()
-                    results[result.clip_id] = result
-                    bar.update()
-            except BaseException:
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
-            pool.shutdown(wait=True)
-    finally:
-        bar.close()
-    return {c.clip_id: results[c.clip_id] for c in clips}
 
 
 # --- writing -----------------------------------------------------------------------------------
@@ -462,7 +424,8 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
           split_ratios: Mapping[str, float] = DEFAULT_RATIOS,
           shard_rows: int = DEFAULT_SHARD_ROWS, shard_bytes: int = DEFAULT_SHARD_BYTES,
           progress: bool = True, extractor_params: Mapping[str, Mapping[str, Any]] | None = None,
-          cache_dir: str | os.PathLike | None = None) -> BuildReport:
+          cache_dir: str | os.PathLike | None = None, executor: Executor | None = None,
+          scheduler: str | None = None) -> BuildReport:
     """Builds a Hugging Face dataset folder from a raw SDME corpus.
 
     Safe to interrupt and rerun: finished clips are taken from the cache and the result is the
@@ -476,8 +439,9 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         vision_features: Registered vision extractor name.
         fps: Video frames sampled per second: shorthand for ``extractor_params["vision"]
             ["fps"]`` (default: the vision extractor's own).
-        workers: Extraction processes (1: in this process).
-        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` for the extractors.
+        workers: Extraction processes of the local pool (1: in this process).
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` for the extractors (on an
+            executor or a cluster, each worker resolves it).
         seed: Seed of the split assignment.
         split_ratios: Target share of clips per split.
         shard_rows: Most rows per parquet shard.
@@ -485,14 +449,21 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         progress: Show a progress bar and print the summary to stderr.
         extractor_params: Per-modality extractor parameters, e.g. ``{"audio": {"n_mels": 80}}``.
         cache_dir: Feature cache root (default: ``<out_dir>.cache`` beside ``out_dir``).
+        executor: Runs the per-clip extraction instead of the local pool: any
+            ``concurrent.futures.Executor`` (e.g. ``distributed.Client(...).get_executor()``);
+            not shut down by the build. Its workers need the corpus and the cache folder at the
+            same paths (``sdme.parallel``).
+        scheduler: A Dask cluster to extract on, opened for the build and closed after it: a
+            scheduler address, a scheduler file or ``local:N`` (``sdme.parallel.dask_executor``).
 
     Returns:
         The build report (also written as ``build_info.json``).
 
     Raises:
         BuildError: The corpus does not validate, an extractor cannot be created (an unknown
-            name or parameter, with a close match), ``fps`` disagrees with
-            ``extractor_params``, the splits cannot be made, or every clip was dropped.
+            name or parameter, with a close match) or loaded, ``fps`` disagrees with
+            ``extractor_params``, the cluster cannot be reached, a worker cannot see the corpus
+            or a task fails, the splits cannot be made, or every clip was dropped.
     """
     from sdme import __version__
     from sdme.splits import SplitError
@@ -501,6 +472,9 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
     if workers < 1 or shard_rows < 1 or shard_bytes < 1:
         raise BuildError("workers, shard_rows and shard_bytes must be >= 1")
+    if sum((workers > 1, executor is not None, scheduler is not None)) > 1:
+        raise BuildError("give one of workers > 1 (the local pool), executor or scheduler")
+    raw_dir = raw_dir.absolute()  # workers may run elsewhere: the same path for all of them
     timings: dict[str, float] = {}
 
     t = time.perf_counter()
@@ -509,19 +483,40 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
 
     names = {"text": text_encoder, "audio": audio_features, "vision": vision_features}
     extractors = _create_extractors(names, fps, extractor_params)
-    device = str(resolve_device(device))
-    cache_root = Path(cache_dir) if cache_dir else out_dir.with_name(out_dir.name + ".cache")
+    requested_device = device
+    if executor is None and scheduler is None:
+        device = str(resolve_device(device))
+    cache_root = (Path(cache_dir) if cache_dir else
+                  out_dir.with_name(out_dir.name + ".cache")).absolute()
     cache_dirs = {m: cache_root / cache_folder_name(e) for m, e in extractors.items()}
     for folder in cache_dirs.values():
         folder.mkdir(parents=True, exist_ok=True)
     keys = {c.clip_id: clip_fingerprint(c, manifest) for c in clips}
 
+    from sdme.parallel import dask_executor, describe_executor, run_extraction
+
     t = time.perf_counter()
-    results = _extract_all(extractors, raw_dir, clips, keys, cache_dirs, workers=workers,
-                           device=device, progress=progress)
+    if scheduler is not None:
+        with dask_executor(scheduler) as (cluster, ran_on):
+            results = run_extraction(extractors, raw_dir, clips, keys, cache_dirs, workers=1,
+                                     device=device, executor=cluster, progress=progress)
+    else:
+        if executor is not None:
+            ran_on = describe_executor(executor)
+        else:
+            ran_on = {"executor": "process-pool" if workers > 1 else "in-process"}
+        results = run_extraction(extractors, raw_dir, clips, keys, cache_dirs, workers=workers,
+                                 device=device, executor=executor, progress=progress)
     timings["extract"] = time.perf_counter() - t
+    loads = [r.load for r in results.values() if r.load is not None]
+    timings["load_models_wall"] = sum(wall for wall, _ in loads)
+    timings["load_models_cpu"] = sum(cpu for _, cpu in loads)
     for m in MODALITIES:
-        timings[f"extract_{m}_cpu"] = sum(r.seconds.get(m, 0.0) for r in results.values())
+        timings[f"clips_{m}_wall"] = sum(r.seconds.get(m, 0.0) for r in results.values())
+        timings[f"clips_{m}_cpu"] = sum(r.cpu_seconds.get(m, 0.0) for r in results.values())
+    devices = sorted({r.device for r in results.values() if r.device})
+    if executor is not None or scheduler is not None:  # recorded as the workers resolved it
+        device = ",".join(devices) or requested_device
     events = [e for c in clips for e in results[c.clip_id].events]
     kept = [c for c in clips if not results[c.clip_id].dropped]
     if not kept:
@@ -571,7 +566,7 @@ def build(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
             data_files=written.data_files,
             dropped=[e for e in events if e.action == "dropped"],
             missing=[e for e in events if e.action == "missing"],
-            build={"device": device, "workers": workers, "seed": seed,
+            build={"device": device, "workers": workers, **ran_on, "seed": seed,
                    "fps": extractors["vision"].info.params.get("fps"),
                    "shard_rows": written.shard_rows, "shard_bytes": written.shard_bytes},
             cache=cache,

@@ -354,6 +354,18 @@ class Policy:
     description: str
 
 
+def _migrate_timings(timings: Any) -> Any:
+    """Old ``sdme build`` timings: ``extract_<m>_cpu`` were summed wall seconds."""
+    if not isinstance(timings, Mapping):
+        return timings
+    out = dict(timings)
+    for m in MODALITIES:
+        legacy = f"extract_{m}_cpu"
+        if legacy in out and f"clips_{m}_wall" not in out:
+            out[f"clips_{m}_wall"] = out.pop(legacy)
+    return out
+
+
 @dataclass(frozen=True, kw_only=True)
 class BuildInfo:
     """The provenance of a built dataset: ``build_info.json``, typed.
@@ -386,7 +398,10 @@ class BuildInfo:
         warnings: Non-fatal findings about the input.
         build: Producer parameters (device, workers, seed, shard sizes, ...).
         cache: Feature-cache statistics (``sdme build``).
-        timings: Seconds per stage.
+        timings: Seconds per stage (for ``sdme build``, wall and CPU seconds under explicit
+            names: ``sdme.build``'s module docstring). Records written before those names had
+            ``extract_<modality>_cpu``, summed *wall* seconds: they load as
+            ``clips_<modality>_wall``.
     """
 
     sdme_version: str
@@ -483,6 +498,7 @@ class BuildInfo:
         nested("policy", lambda v: _record(Policy, v, "policy", where))
         nested("dropped", events("dropped"))
         nested("missing", events("missing"))
+        nested("timings", _migrate_timings)
         return _record(cls, values, "build_info", where)
 
     @classmethod

@@ -375,6 +375,10 @@ def _extractor_params(values: tuple[str, ...]) -> dict[str, dict[str, object]]:
               help="Video frames sampled per second: shorthand for --param vision.fps=FPS "
                    "(default: the vision extractor's, 5).")
 @click.option("--workers", default=1, show_default=True, help="Parallel worker processes.")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Extract on a Dask cluster instead: a scheduler address (tcp://HOST:8786), a "
+                   "scheduler file, or local:N (N worker processes here). Workers need the "
+                   "corpus and the cache at the same paths; see the README.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("--seed", default=0, show_default=True, help="Split assignment seed.")
 @click.option("--param", "params", multiple=True, metavar="MODALITY.NAME=VALUE",
@@ -383,8 +387,8 @@ def _extractor_params(values: tuple[str, ...]) -> dict[str, dict[str, object]]:
 @click.option("--data-dir", type=click.Path(file_okay=False), help=DATA_DIR_HELP)
 def build(corpus: str, out: str | None, name: str | None, text_encoder: str,
           audio_features: str, vision_features: str, fps: float | None, workers: int,
-          device: str,
-          seed: int, params: tuple[str, ...], quiet: bool, data_dir: str | None) -> None:
+          scheduler: str | None, device: str, seed: int, params: tuple[str, ...], quiet: bool,
+          data_dir: str | None) -> None:
     """Build a dataset (features, relevance fields, splits) from a raw corpus (default: sample)."""
     from sdme.build import BuildError
     from sdme.build import build as run_build
@@ -400,8 +404,9 @@ def build(corpus: str, out: str | None, name: str | None, text_encoder: str,
     try:
         report = run_build(raw, target, text_encoder=text_encoder,
                            audio_features=audio_features, vision_features=vision_features,
-                           fps=fps, workers=workers, device=device, seed=seed,
-                           progress=not quiet, extractor_params=_extractor_params(params))
+                           fps=fps, workers=workers, scheduler=scheduler, device=device,
+                           seed=seed, progress=not quiet,
+                           extractor_params=_extractor_params(params))
     except (BuildError, ClipError, FormatError, KeyError, ValueError) as exc:
         _fail(str(exc))
     if quiet:

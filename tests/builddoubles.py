@@ -3,13 +3,16 @@
 The doubles are registered under names starting with ``double`` so they never shadow the real
 extractors; their features are a pure function of the clip (and of a marker file's bytes), so a
 resumed build must reproduce them exactly. ``INTERRUPT`` makes the next extraction raise after
-a number of calls, to simulate a build killed half-way.
+a number of calls, to simulate a build killed half-way; ``KILL_WORKER_ENV`` makes one Dask worker
+process kill itself mid-clip (see ``die_once_in_a_worker``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -34,6 +37,32 @@ MARKER_UNDECODABLE = b"garbage"
 MARKER_IMAGE = b"image"  # a picture posing as a clip: no audio stream, and no video to decode
 
 INTERRUPT = {"after": None, "calls": 0}
+
+#: A folder; once ``<folder>/armed`` exists, the first Dask worker process to start a vision
+#: extraction after finishing a clip writes its pid to ``<folder>/fired`` and SIGKILLs itself.
+KILL_WORKER_ENV = "SDME_TEST_KILL_WORKER"
+_FINISHED = {"clips": 0}
+
+
+def die_once_in_a_worker() -> None:
+    """Kills this process, mid-clip, if it is an armed Dask worker that has finished a clip and
+    no worker died yet (never the test process itself: it is not a Dask worker)."""
+    folder = os.environ.get(KILL_WORKER_ENV)
+    if not folder or _FINISHED["clips"] < 1 or not os.path.exists(os.path.join(folder, "armed")):
+        return
+    try:
+        from distributed import get_worker
+
+        get_worker()
+    except (ImportError, ValueError):
+        return
+    try:
+        fd = os.open(os.path.join(folder, "fired"), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _rng(clip: RawClip, salt: str) -> np.random.Generator:
@@ -113,6 +142,8 @@ class DoubleVision(Extractor):
 
     def extract(self, raw_dir: Path, clip: RawClip) -> np.ndarray:
         _tick()
+        die_once_in_a_worker()
+        _FINISHED["clips"] += 1  # vision is a clip's last modality
         marker = _marker(raw_dir, clip)
         if marker.startswith(MARKER_IMAGE):
             raise ClipError(clip_media_path(raw_dir, clip.clip_id), "decode_failed",

@@ -175,6 +175,39 @@ def test_unexpected_extractor_error_drops_the_clip_and_is_retried(tmp_path, monk
     assert report.events == [] and report.extracted == 1 and report.rows == 24
 
 
+def test_timings_say_what_they_measure(tmp_path, monkeypatch):
+    """Model loading is timed apart from the clips; per-clip times are wall and CPU seconds,
+    honestly: a clip that waits costs wall time, not CPU time."""
+    import builddoubles
+
+    loads = []
+
+    def slow_load(self):
+        loads.append(self.info.modality)
+        time.sleep(0.3)
+        return self
+
+    def waiting(self, raw_dir, clip):
+        time.sleep(0.02)
+        return original(self, raw_dir, clip)
+
+    original = builddoubles.DoubleVision.extract
+    monkeypatch.setattr(builddoubles.DoubleText, "load", slow_load, raising=False)
+    monkeypatch.setattr(builddoubles.DoubleVision, "extract", waiting)
+    raw = tiny_corpus(tmp_path / "raw")
+    report = build(raw, tmp_path / "out" / "tiny", progress=False, **DOUBLES)
+    timings = report.timings
+    assert loads == ["text"]  # once per build process, not per clip
+    assert timings["load_models_wall"] >= 0.3 > timings["load_models_cpu"]
+    assert timings["clips_text_wall"] < 0.3  # the load is not in the first clip's time
+    assert timings["clips_vision_wall"] >= 24 * 0.02
+    assert timings["clips_vision_cpu"] < 0.5 * timings["clips_vision_wall"]
+    assert not any(k.startswith("extract_") for k in timings)
+    info = json.loads((tmp_path / "out" / "tiny" / "build_info.json").read_text())
+    assert info["timings"] == timings
+    assert info["build"]["executor"] == "in-process" and info["build"]["device"] == "cpu"
+
+
 def test_cache_follows_changes_of_a_clip(tmp_path):
     raw = tiny_corpus(tmp_path / "raw")
     out = tmp_path / "out" / "tiny"

@@ -44,6 +44,22 @@ def test_load_and_save_round_trip(built, tmp_path):
     assert saved.read_text(encoding="utf-8") == text
 
 
+def test_old_build_timings_load_under_what_they_measured(built, tmp_path):
+    """``sdme build`` once wrote summed wall seconds as ``extract_<m>_cpu``: they load as
+    ``clips_<m>_wall``, and a record with today's names loads unchanged."""
+    data = json.loads((built / BUILD_INFO_NAME).read_text(encoding="utf-8"))
+    data["timings"] = {"extract": 9.0, "extract_text_cpu": 4.0, "extract_audio_cpu": 1.0,
+                       "extract_vision_cpu": 5.0, "total": 10.0}
+    (tmp_path / BUILD_INFO_NAME).write_text(json.dumps(data), encoding="utf-8")
+    assert BuildInfo.load(tmp_path).timings == {
+        "extract": 9.0, "clips_text_wall": 4.0, "clips_audio_wall": 1.0,
+        "clips_vision_wall": 5.0, "total": 10.0}
+    current = {"extract": 9.0, "clips_text_wall": 4.0, "clips_text_cpu": 7.5}
+    data["timings"] = current
+    (tmp_path / BUILD_INFO_NAME).write_text(json.dumps(data), encoding="utf-8")
+    assert BuildInfo.load(tmp_path).timings == current
+
+
 @pytest.mark.parametrize(("edit", "message"), [
     (lambda d: d.update(extractor=d.pop("extractors")), "did you mean 'extractors'"),
     (lambda d: d.pop("split"), "missing field 'split'"),

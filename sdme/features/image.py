@@ -150,6 +150,11 @@ class ImageEncoderExtractor(_FaceFramesExtractor):
                     "max_side": self.max_side},
         )
 
+    def load(self) -> Extractor:
+        super().load()  # the decoder and MTCNN
+        self.local.load()
+        return self
+
     def to(self, device: str) -> Extractor:
         super().to(device)
         self.local.to(device)

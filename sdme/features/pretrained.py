@@ -212,6 +212,13 @@ class LocalModel:
             self._processor = kind.from_pretrained(self.location, local_files_only=True)
         return self._processor
 
+    def load(self) -> LocalModel:
+        """Loads the network and its preprocessor now rather than on first use."""
+        self.model  # noqa: B018 - loads it
+        if self.processor_kind is not None:
+            self.processor  # noqa: B018 - loads it
+        return self
+
     def to(self, device: str) -> LocalModel:
         self.device = str(device)
         if self._model is not None:

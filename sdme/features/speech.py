@@ -163,6 +163,10 @@ class SpeechEncoderExtractor(Extractor):
             hidden = padded.view(steps, self.stride, -1).sum(dim=1) / counts
         return hidden.cpu().numpy().astype(np.float32)
 
+    def load(self) -> Extractor:
+        self.local.load()
+        return self
+
     def extract(self, raw_dir: Path, clip: RawClip) -> np.ndarray:
         from sdme.media.audio import load_audio
 

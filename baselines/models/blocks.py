@@ -52,9 +52,12 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     Returns:
         [B, D]; rows whose mask is all False are zeros (not NaN).
     """
-    weights = mask.to(x.dtype).unsqueeze(-1)
-    total = (x * weights).sum(dim=1)
-    count = weights.sum(dim=1).clamp(min=1.0)
+    weights = mask.to(x.dtype)
+    # One batched product reads x once (x * weights would first write a masked copy of it);
+    # kept in x's dtype under autocast, as the elementwise form was.
+    with torch.autocast(x.device.type, enabled=False):
+        total = torch.bmm(weights.unsqueeze(1), x).squeeze(1)
+    count = weights.sum(dim=1, keepdim=True).clamp(min=1.0)
     return total / count
 
 

@@ -15,15 +15,16 @@ batch:
   in the results file as ``protocol.noise_scale``). Padded steps stay zero.
 
 How the noise is drawn (metric spec v2, ``benchmark.metrics.METRIC_SPEC_VERSION``): each
-modality has one standard-normal stream per seed (``numpy.random.default_rng`` seeded with
-(:data:`NOISE_STREAM`, seed, the modality's index in ``sdme.schema.MODALITIES``), float32),
-consumed in split order over the real steps, one ``[steps, dim]`` draw per batch; a clip's
-noise thus depends on the seed and its place in the split, not on the batch size or the device.
-The draw ``z_m`` of a batch is shared by every noise condition of that batch (common random
-numbers): ``noise:m:x`` adds ``x * s_m * z_m`` to m, ``noise:all:x`` adds it to every modality.
-Each condition is, as before, i.i.d. Gaussian noise of the stated scale on every real step;
-the points of a curve now differ by their level only, not by their draw. (v1 drew the noise
-per clip and condition, with a generator per row.)
+modality has one standard-normal stream per seed (a CPU ``torch.Generator`` seeded from
+(:data:`NOISE_STREAM`, seed, the modality's index in ``sdme.schema.MODALITIES``) through
+``numpy.random.SeedSequence``; float32), consumed in split order, one ``[steps, dim]`` draw per
+clip into the batch's padded tensor; a clip's noise thus depends on the seed and its place in
+the split, not on the batch size or the device. The draw ``z_m`` of a batch is shared by every
+noise condition of that batch (common random numbers): ``noise:m:x`` adds ``x * s_m * z_m`` to
+m, ``noise:all:x`` adds it to every modality. Each condition is, as before, i.i.d. Gaussian
+noise of the stated scale on every real step; the points of a curve now differ by their level
+only, not by their draw. (v1 drew the noise per clip and condition, with a generator per
+row.)
 
 The perturbation follows MultiBench's robustness protocol (Liang et al., 2021: missing
 modalities and noise of increasing level applied at test time only).
@@ -95,12 +96,16 @@ class BatchConditions:
         if lacking:
             raise ProtocolError(f"no noise scale for modality(ies) {lacking}")
         self.scales = {m: float(scales[m]) for m in noisy}
-        self.streams = {m: np.random.default_rng([NOISE_STREAM, int(seed), _modality_index(m)])
-                        for m in noisy}
+        self.streams = {m: _generator(seed, m) for m in noisy}
 
     def noise(self, batch: Batch) -> dict[str, Any]:
-        """``s_m * z_m`` per noisy modality of the batch: ``[B, T, dim]``, zero at padded steps
-        (draws the batch's share of each modality's stream)."""
+        """``z_m`` per noisy modality of the batch: ``[B, T, dim]`` standard-normal draws at the
+        real steps, zero at the padded ones (draws the batch's share of each stream, row by
+        row into the padded array: the real steps of a row are its first ones).
+
+        Raises:
+            ProtocolError: a mask whose real steps are not the first ones of its row.
+        """
         import torch
 
         out = {}
@@ -108,10 +113,16 @@ class BatchConditions:
             if m not in batch.features:
                 continue
             feat, mask = batch.features[m], batch.masks[m].bool()
-            draw = stream.standard_normal((int(mask.sum()), feat.shape[-1]), dtype=np.float32)
-            scaled = torch.zeros(feat.shape, dtype=torch.float32, device=feat.device)
-            scaled[mask] = torch.from_numpy(draw).to(feat.device) * self.scales[m]
-            out[m] = scaled.to(feat.dtype)
+            lengths = mask.sum(dim=1)
+            steps = torch.arange(mask.shape[1], device=mask.device)
+            if not torch.equal(mask, steps.unsqueeze(0) < lengths.unsqueeze(1)):
+                raise ProtocolError(f"modality {m!r}: the batch's masks are not left-aligned")
+            z = torch.empty(tuple(feat.shape), dtype=torch.float32)
+            for row, length in enumerate(lengths.tolist()):
+                if length:
+                    z[row, :length].normal_(generator=stream)
+                z[row, length:] = 0.0
+            out[m] = z.to(device=feat.device, dtype=feat.dtype)
         return out
 
     def __call__(self, batch: Batch) -> Iterator[tuple[str, Batch]]:
@@ -132,7 +143,8 @@ class BatchConditions:
                                            device=feat.device)
                 else:
                     if (m, level) not in noisy:
-                        noisy[m, level] = torch.add(features[m], noise[m], alpha=level)
+                        noisy[m, level] = torch.add(features[m], noise[m],
+                                                    alpha=level * self.scales[m])
                     features[m] = noisy[m, level]
             yield name, dataclasses.replace(batch, features=features, masks=masks)
 
@@ -151,6 +163,14 @@ def noise_scales(stats: Mapping[str, FeatureStats], modalities: Sequence[str]
             raise ProtocolError(f"modality {m!r} has no feature values in the training split")
         scales[m] = float(stats[m].std) or 1.0
     return scales
+
+
+def _generator(seed: int, modality: str) -> Any:
+    """The CPU ``torch.Generator`` of one modality's noise stream for a protocol seed."""
+    import torch
+
+    state = np.random.SeedSequence([NOISE_STREAM, int(seed), _modality_index(modality)])
+    return torch.Generator().manual_seed(int(state.generate_state(1, np.uint64)[0]))
 
 
 def _modality_index(modality: str) -> int:

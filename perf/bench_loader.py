@@ -7,10 +7,8 @@ child process so that one does not pollute the other's memory figures:
 1. **pyarrow scan** (``scan``, the reference) — every row group of the split's shards read with
    ``pyarrow.parquet.ParquetFile.read_row_group`` (the feature columns only, pyarrow's own
    column threads on) and each feature column flattened to numpy: the least work that
-   materialises every feature value. It runs first and again last; the faster of the two is the
-   reference (the stricter ratio). ``scan-1t`` is the same with one decoding thread, as the
-   loaders' read-ahead thread decodes: the gap between the two is what decoding on every core
-   would gain.
+   materialises every feature value. ``scan-1t`` is the same with one decoding thread: the gap
+   between the two is what decoding on every core gains.
 2. **training loader** (``train``) — what ``benchmark run`` trains on:
    ``benchmark.protocol.StreamedRows`` (``sdme.loading.ParquetRows`` reading the model's input
    and target columns, windowed shuffle, the next window decoded in a background thread)
@@ -21,11 +19,12 @@ child process so that one does not pollute the other's memory figures:
    order (``make_loader(train=False)``).
 
 These are the loader modes the code uses (the memory-mapped ``datasets`` table is not read by
-the benchmark any more, so it is not measured). Reported per mode: samples/s (the first batch,
-with its one-off set-up, excluded), the ratio to the scan (goal: at least 0.85), peak RSS
-(``VmHWM``; goal: below 1.5 GB) and the sampled peaks of its anonymous and file-backed parts.
-The machine's CPU count and load averages are printed too: the ratios are what to read on a
-shared machine.
+the benchmark any more, so it is not measured). The four run in turn, ``--repeats`` rounds, so
+that a shared machine's load hits them alike. Reported per mode: samples/s in each round (from
+the first read to the last, once the reader is made), the median over rounds of its ratio to the
+same round's scan (goal: at least 0.85), peak RSS (``VmHWM``; goal: below 1.5 GB) and the
+sampled peaks of its anonymous and file-backed parts. The machine's CPU count and load averages
+are printed too.
 
 Usage::
 
@@ -37,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -70,9 +70,9 @@ def run_scan(dataset: Path, split: str, batch_size: int, batches: int,
 
     columns = [f"{m}_feat" for m in _info(dataset)["features"]]
     limit = batches * batch_size if batches else 0
-    n = seen = 0
+    n = 0
     with MemorySampler() as mem:
-        start = first = time.perf_counter()
+        start = time.perf_counter()
         for path in (dataset / p for p in _info(dataset)["data_files"][split]):
             parquet = pq.ParquetFile(path)
             for group in range(parquet.num_row_groups):
@@ -80,18 +80,13 @@ def run_scan(dataset: Path, split: str, batch_size: int, batches: int,
                 for name in columns:
                     for chunk in table.column(name).chunks:
                         getattr(chunk, "storage", chunk).flatten().flatten().to_numpy()
-                seen += 1
-                if seen == 1:
-                    first = time.perf_counter()
-                else:
-                    n += table.num_rows
+                n += table.num_rows
                 if limit and n >= limit:
                     break
             if limit and n >= limit:
                 break
-        end = time.perf_counter()
-    return {"samples": n, "seconds": end - first, "samples_per_s": n / (end - first),
-            "wall_s": end - start, **mem.figures()}
+        seconds = time.perf_counter() - start
+    return {"samples": n, "seconds": seconds, "samples_per_s": n / seconds, **mem.figures()}
 
 
 def run_loader(dataset: Path, split: str, batch_size: int, batches: int, workers: int,
@@ -113,18 +108,15 @@ def run_loader(dataset: Path, split: str, batch_size: int, batches: int, workers
                                        num_classes=len(info["taxonomy"]))
         config = make_config(batch_size=batch_size, num_workers=workers, progress=False)
         n = seen = 0
-        start = first = time.perf_counter()
+        start = time.perf_counter()
         for batch in make_loader(data, model, config, train=train):
+            n += len(batch.ids)
             seen += 1
-            if seen == 1:
-                first = time.perf_counter()
-            else:
-                n += len(batch.ids)
-            if batches and seen > batches:
+            if batches and seen >= batches:
                 break
-        end = time.perf_counter()
-    return {"samples": n, "seconds": end - first, "samples_per_s": n / (end - first),
-            "wall_s": end - start, "window": window, **mem.figures()}
+        seconds = time.perf_counter() - start
+    return {"samples": n, "seconds": seconds, "samples_per_s": n / seconds, "window": window,
+            **mem.figures()}
 
 
 def _child(kind: str, args: argparse.Namespace) -> dict:
@@ -156,6 +148,8 @@ def main() -> None:
                         help="Row groups per shuffle window of the streaming loader.")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch intra-op threads (0: torch's default).")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="Rounds of every measurement, interleaved (ratios: median).")
     parser.add_argument("--json", type=Path, default=None, help="Write the figures here too.")
     parser.add_argument("--child", choices=["scan", "scan-1t", *MODES], help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -182,40 +176,34 @@ def main() -> None:
     if generated:
         results["generate"] = generated
     results["parquet_gb"] = tree_bytes(args.dataset / "data") / 2**30
-    scans, single = [_child("scan", args)], [_child("scan-1t", args)]
-    for mode in MODES:
-        results[mode] = _child(mode, args)
-    single.append(_child("scan-1t", args))
-    scans.append(_child("scan", args))
-    results["scans"], results["scans_1t"] = scans, single
-    results["scan"] = max(scans, key=lambda r: r["samples_per_s"])
-    results["scan-1t"] = max(single, key=lambda r: r["samples_per_s"])
+    kinds = ("scan", "scan-1t", *MODES)
+    rounds = [{kind: _child(kind, args) for kind in kinds} for _ in range(args.repeats)]
+    results["rounds"] = rounds
     results["machine_after"] = machine()
     results["goals"] = {}
-    for mode in MODES:
-        ratio = results[mode]["samples_per_s"] / results["scan"]["samples_per_s"]
+    for mode in MODES:  # each loader against the scans of its own round, median over rounds
+        ratio = statistics.median(r[mode]["samples_per_s"] / r["scan"]["samples_per_s"]
+                                  for r in rounds)
         results[f"{mode}_vs_scan"] = ratio
-        results[f"{mode}_vs_scan_1t"] = (results[mode]["samples_per_s"]
-                                         / results["scan-1t"]["samples_per_s"])
+        results[f"{mode}_vs_scan_1t"] = statistics.median(
+            r[mode]["samples_per_s"] / r["scan-1t"]["samples_per_s"] for r in rounds)
+        peak = max(r[mode]["peak_rss_mb"] for r in rounds)
         results["goals"][mode] = {"at_least_0.85_of_scan": ratio >= GOAL_RATIO,
-                                  "peak_rss_below_1.5gb":
-                                      results[mode]["peak_rss_mb"] < GOAL_RSS_MB}
-    print(f"{args.dataset} ({results['parquet_gb']:.1f} GB parquet), split {args.split}; "
-          f"{results['machine_before']['cpus']} CPUs, load average "
-          f"{results['machine_before']['load_average']} before, "
+                                  "peak_rss_below_1.5gb": peak < GOAL_RSS_MB}
+    print(f"{args.dataset} ({results['parquet_gb']:.1f} GB parquet), split {args.split}, "
+          f"{args.repeats} round(s) of {', '.join(kinds)}; {results['machine_before']['cpus']} "
+          f"CPUs, load average {results['machine_before']['load_average']} before, "
           f"{results['machine_after']['load_average']} after")
-    print("   scans: " + ", ".join(f"{r['samples_per_s']:.1f}" for r in scans)
-          + " samples/s (the faster is the reference); one decoding thread: "
-          + ", ".join(f"{r['samples_per_s']:.1f}" for r in single))
-    for kind in ("scan", "scan-1t", *MODES):
-        r = results[kind]
-        print(f"{kind:>8}: {r['samples_per_s']:8.1f} samples/s over {r['samples']} samples "
-              f"({r['seconds']:.1f} s); peak RSS {r['peak_rss_mb']:.0f} MB (anon "
-              f"{r['peak_anon_mb']:.0f} MB, file-backed {r['peak_file_mb']:.0f} MB)")
+    for kind in kinds:
+        rates = ", ".join(f"{r[kind]['samples_per_s']:.0f}" for r in rounds)
+        r = max((r[kind] for r in rounds), key=lambda x: x["peak_rss_mb"])
+        print(f"{kind:>8}: {rates} samples/s over {r['samples']} samples; peak RSS "
+              f"{r['peak_rss_mb']:.0f} MB (anon {r['peak_anon_mb']:.0f} MB, file-backed "
+              f"{r['peak_file_mb']:.0f} MB)")
     for mode in MODES:
-        print(f"{mode}/scan rate: {results[f'{mode}_vs_scan']:.2f} (goal {GOAL_RATIO}; "
-              f"{results[f'{mode}_vs_scan_1t']:.2f} of the one-thread scan); goals met: "
-              f"{results['goals'][mode]}")
+        print(f"{mode}/scan rate (median over rounds): {results[f'{mode}_vs_scan']:.2f} (goal "
+              f"{GOAL_RATIO}; {results[f'{mode}_vs_scan_1t']:.2f} of the one-thread scan); "
+              f"goals met: {results['goals'][mode]}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 

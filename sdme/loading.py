@@ -377,6 +377,7 @@ class ParquetRows:
         return groups if worker is None else groups[worker.id::worker.num_workers]
 
     def _read(self, groups: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         rows: list[dict[str, Any]] = []
@@ -386,6 +387,7 @@ class ParquetRows:
             parquet = pq.ParquetFile(self.paths[f], metadata=self._metadata[f])
             rows += _table_rows(parquet.read_row_group(g, columns=self.columns,
                                                        use_threads=True))
+            pa.default_memory_pool().release_unused()
         return rows
 
     def __iter__(self) -> Iterator[dict[str, Any]]:

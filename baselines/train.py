@@ -15,6 +15,10 @@ Checkpoint selection and early stopping use the validation split only, on ``sele
 ``loss`` for continuous ones). On CUDA the trainer uses autocast (bf16 where supported, else fp16
 with a gradient scaler), pinned memory and non-blocking copies; on CPU it runs in float32 with
 deterministic algorithms, so the same seed gives the same numbers.
+
+:func:`predict_variants` predicts several variants of each batch from one read of the data (the
+benchmark's robustness conditions). The module is over 600 lines because it is the one trainer:
+options, loaders, selection metrics, prediction, checkpoints and the loop are kept together.
 """
 
 from __future__ import annotations

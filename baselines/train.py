@@ -15,6 +15,10 @@ Checkpoint selection and early stopping use the validation split only, on ``sele
 ``loss`` for continuous ones). On CUDA the trainer uses autocast (bf16 where supported, else fp16
 with a gradient scaler), pinned memory and non-blocking copies; on CPU it runs in float32 with
 deterministic algorithms, so the same seed gives the same numbers.
+
+:func:`predict_variants` predicts several variants of each batch from one read of the data (the
+benchmark's robustness conditions). The module is over 600 lines because it is the one trainer:
+options, loaders, selection metrics, prediction, checkpoints and the loop are kept together.
 """
 
 from __future__ import annotations
@@ -342,49 +346,95 @@ def _to_numpy(t: torch.Tensor) -> np.ndarray:
     return t.detach().float().cpu().numpy() if t.is_floating_point() else t.detach().cpu().numpy()
 
 
+class _Gathered:
+    """Per-batch outputs of one :func:`predict_variants` variant, concatenated at the end."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.logits: list[np.ndarray] = []
+        self.labels: list[np.ndarray] = []
+        self.relevance: dict[str, list[np.ndarray]] = {}
+        self.modality_logits: dict[str, list[np.ndarray]] = {}
+        self.present: dict[str, list[np.ndarray]] = {}
+
+    def add(self, batch: Batch, out: object) -> None:
+        self.ids.extend(batch.ids)
+        self.logits.append(_to_numpy(out.logits))
+        if batch.labels is not None:
+            self.labels.append(_to_numpy(batch.labels))
+        for m, w in out.relevance.items():
+            self.relevance.setdefault(m, []).append(_to_numpy(w))
+        for m, w in out.modality_logits.items():
+            self.modality_logits.setdefault(m, []).append(_to_numpy(w))
+        for m, mask in batch.masks.items():
+            self.present.setdefault(m, []).append(_to_numpy(mask.any(-1)))
+
+    def predictions(self) -> Predictions:
+        if not self.logits:
+            raise ValueError("no rows to predict on: the data set is empty")
+        if self.labels and len(self.labels) != len(self.logits):
+            raise ValueError("some batches have labels and others do not")
+        return Predictions(
+            ids=self.ids, logits=np.concatenate(self.logits),
+            labels=np.concatenate(self.labels) if self.labels else None,
+            relevance={m: np.concatenate(v) for m, v in self.relevance.items()},
+            modality_logits={m: np.concatenate(v) for m, v in self.modality_logits.items()},
+            present={m: np.concatenate(v) for m, v in self.present.items()})
+
+
+#: Makes the variants of a batch to predict: ``(name, batch)`` pairs (see
+#: :func:`predict_variants`).
+BatchVariants = Callable[[Batch], Iterable[tuple[str, Batch]]]
+
+
 @torch.no_grad()
 def predict(model: EmotionModel, data: object, config: TrainConfig | None = None) -> Predictions:
     """Runs ``model`` in evaluation mode over ``data`` (no shuffling) and gathers its outputs."""
+    return predict_variants(model, data, config, lambda batch: [("", batch)])[""]
+
+
+@torch.no_grad()
+def predict_variants(model: EmotionModel, data: object, config: TrainConfig | None,
+                     variants: BatchVariants) -> dict[str, Predictions]:
+    """Like :func:`predict`, for several variants of the data read in one pass.
+
+    Each batch of ``data`` is read and collated once, moved to the device, and handed to
+    ``variants``, which yields ``(name, batch)`` pairs (the batch itself, or perturbed
+    copies of it: the benchmark's robustness conditions); the model predicts each, and the
+    outputs are gathered per name. ``variants`` must yield the same names for every batch.
+
+    Returns:
+        Name -> predictions, in the order the names first came.
+
+    Raises:
+        ValueError: the data is empty, or the variants differ between batches.
+    """
     config = config or TrainConfig()
     device = resolve_device(config.device)
     amp = resolve_amp(config.amp, device)
     model.to(device)
     was_training = model.training
     model.eval()
-    ids: list[str] = []
-    logits: list[np.ndarray] = []
-    labels: list[np.ndarray] = []
-    relevance: dict[str, list[np.ndarray]] = {}
-    modality_logits: dict[str, list[np.ndarray]] = {}
-    present: dict[str, list[np.ndarray]] = {}
+    gathered: dict[str, _Gathered] = {}
     try:
         loader = make_loader(data, model, config, train=False, device=device)
-        for batch in _progress(loader, config, "predict"):
+        for index, batch in enumerate(_progress(loader, config, "predict")):
             batch = batch.to(device, non_blocking=True)
-            with _autocast(device, amp):
-                out = model(batch)
-            ids.extend(batch.ids)
-            logits.append(_to_numpy(out.logits))
-            if batch.labels is not None:
-                labels.append(_to_numpy(batch.labels))
-            for m, w in out.relevance.items():
-                relevance.setdefault(m, []).append(_to_numpy(w))
-            for m, w in out.modality_logits.items():
-                modality_logits.setdefault(m, []).append(_to_numpy(w))
-            for m, mask in batch.masks.items():
-                present.setdefault(m, []).append(_to_numpy(mask.any(-1)))
+            names = []
+            for name, variant in variants(batch):
+                with _autocast(device, amp):
+                    out = model(variant)
+                gathered.setdefault(name, _Gathered()).add(variant, out)
+                names.append(name)
+            if names != list(gathered) or (index and any(
+                    len(g.logits) != index + 1 for g in gathered.values())):
+                raise ValueError(f"batch {index}: variants {names} differ from the first "
+                                 f"batch's {list(gathered)}")
     finally:
         model.train(was_training)
-    if not logits:
+    if not gathered:
         raise ValueError("no rows to predict on: the data set is empty")
-    if labels and len(labels) != len(logits):
-        raise ValueError("some batches have labels and others do not")
-    return Predictions(
-        ids=ids, logits=np.concatenate(logits),
-        labels=np.concatenate(labels) if labels else None,
-        relevance={m: np.concatenate(v) for m, v in relevance.items()},
-        modality_logits={m: np.concatenate(v) for m, v in modality_logits.items()},
-        present={m: np.concatenate(v) for m, v in present.items()})
+    return {name: g.predictions() for name, g in gathered.items()}
 
 
 def evaluate(model: EmotionModel, data: object, config: TrainConfig | None = None) -> Evaluation:

@@ -28,6 +28,12 @@ whenever a number a results file carries would change (a definition here *or* in
   ``effective_robustness_helper``, ``sum(f - (lf + f[0] - lf[0]))`` with the late-fusion
   baseline as reference; we average over the imperfect levels instead of summing).
 
+Versions: v2 (this one) applies the robustness conditions to test batches, with noise from one
+stream per modality (drawn clip by clip in split order) shared by the noise levels and the
+``all`` curve (``benchmark.robustness``); v1 drew it per clip and condition. The conditions and
+the noise scale are the same; the drawn values, hence the robustness numbers of a run, are not,
+so v1 results are not compared with v2 ones.
+
 Aggregates over seeds: mean, sample standard deviation (``ddof=1``) and the 95% confidence
 interval of the mean from Student's t distribution, ``mean ± t_{0.975, n-1} * std / sqrt(n)``
 (``scipy.stats.t``); std and the interval are None for a single seed.
@@ -43,7 +49,7 @@ import numpy as np
 
 from sdme.metrics import get_scale
 
-METRIC_SPEC_VERSION = 1
+METRIC_SPEC_VERSION = 2
 
 
 def correct_mask(task_type: str, y_true: np.ndarray, y_pred: np.ndarray,

@@ -17,8 +17,13 @@ multimodal emotion corpora; MMSA reports means over five seeds too):
 2. only once ``fit`` has returned, the sealed test split is opened for this seed — once
    (:class:`SealedSplit` raises on a second opening or an opening without a finished fit) — and
    the selected model predicts it clean and under every robustness condition of the task
-   (``benchmark.scoring.robustness_conditions``, applied by ``benchmark.robustness``). Test
+   (``benchmark.scoring.robustness_conditions``), in one streamed pass: each test batch is read
+   once and the conditions are applied to it (``benchmark.robustness.BatchConditions``). Test
    inputs carry clip ids and features only: no label and no human relevance reach the model.
+
+Every split is read from the dataset's parquet in place (``sdme.loading``): no Arrow copy of the
+dataset is made, and the noise scales come from the feature moments recorded in its provenance
+(``sdme.loading.feature_stats``) rather than from a pass over the training features.
 
 Every number in a results file is then computed from the per-clip predictions alone, by
 ``benchmark.scoring.score_predictions`` — the same function ``benchmark submit`` runs to
@@ -67,12 +72,13 @@ from benchmark.results import (
     save_results,
     write_predictions,
 )
-from benchmark.robustness import ConditionedRows, feature_scales
+from benchmark.robustness import BatchConditions, noise_scales
 from benchmark.scoring import (
     ProtocolError,
     TestReference,
     dataset_fingerprint,
     read_build_info,
+    reference_columns,
     resolve_task_dataset,
     robustness_conditions,
     score_predictions,
@@ -228,13 +234,6 @@ def training_rows(folder: str | os.PathLike, task: Task, split: str, *, seed: in
     return StreamedRows(folder, task, split, columns, seed=seed, shuffle=shuffle)
 
 
-def _input_columns(split: Any, task: Task, with_targets: bool) -> Any:
-    selected = split.select_columns(input_columns(split.column_names, task, with_targets))
-    if with_targets and task.label_column != "label":
-        selected = selected.rename_column(task.label_column, "label")
-    return selected
-
-
 class StreamedRows:
     """One split as the trainer reads it, streamed from its parquet shards in bounded memory.
 
@@ -281,7 +280,7 @@ class StreamedRows:
 
 def _predictions_for_seed(task: Task, model: Any, test: Any, scales: Mapping[str, float],
                           seed: int, config: Any) -> dict[str, PredictionRecord]:
-    from baselines.train import predict
+    from baselines.train import predict_variants
 
     def predicted(p: Any) -> list[Any]:
         values = p.predicted()
@@ -289,7 +288,10 @@ def _predictions_for_seed(task: Task, model: Any, test: Any, scales: Mapping[str
             return [int(v) for v in values]
         return [float(v) for v in values]
 
-    clean = predict(model, test, config)
+    conditions = robustness_conditions(task)
+    outputs = predict_variants(model, test, config,
+                               BatchConditions(conditions, scales, seed, task.modalities))
+    clean = outputs.pop("")
     records: dict[str, PredictionRecord] = {}
     values = predicted(clean)
     for i, clip_id in enumerate(clean.ids):
@@ -300,10 +302,8 @@ def _predictions_for_seed(task: Task, model: Any, test: Any, scales: Mapping[str
             record["relevance"] = weights
         record["conditions"] = {}
         records[clip_id] = record
-    test_rows = test.with_format("numpy")
-    for index, condition in enumerate(robustness_conditions(task), start=1):
-        view = ConditionedRows(test_rows, condition, scales, seed, index)
-        out = predict(model, view, config)
+    for condition in conditions:
+        out = outputs[condition]
         if list(out.ids) != list(clean.ids):
             raise ProtocolError(f"condition {condition}: predictions came back in another order")
         for clip_id, value in zip(out.ids, predicted(out), strict=True):
@@ -352,7 +352,14 @@ def run_benchmark(model_name: str, task: str | Task = DEFAULT_TASK, *,
     from benchmark.tune import tuned_run_config, verify_tuning
     from sdme import paths
     from sdme.device import resolve_device
-    from sdme.loading import ParquetRows, feature_dims, load_dataset, taxonomy
+    from sdme.loading import (
+        feature_dims,
+        feature_stats,
+        read_columns,
+        read_features,
+        split_sizes,
+        taxonomy,
+    )
 
     say = log or (lambda _msg: None)
     task = get_task(task)
@@ -374,14 +381,17 @@ def run_benchmark(model_name: str, task: str | Task = DEFAULT_TASK, *,
     device = device or str(config["train"].pop("device", None) or "auto")
 
     folder = resolve_task_dataset(task, data_dir, dataset)
-    data = load_dataset(folder)
+    sizes = split_sizes(folder)
     for role, split in (("train", task.train_split), ("validation", task.validation_split),
                         ("test", task.test_split)):
-        if split not in data:
+        if split not in sizes:
             raise ProtocolError(f"{folder}: no {split!r} split (the task's {role} split); "
-                                f"splits: {', '.join(data)}")
-    class_names = taxonomy(data) if task.task_type == "discrete" else None
-    reference = TestReference.from_split(data[task.test_split], task, class_names)
+                                f"splits: {', '.join(sizes)}")
+    features = read_features(folder)
+    class_names = taxonomy(features) if task.task_type == "discrete" else None
+    reference = TestReference.from_split(
+        read_columns(folder, task.test_split, reference_columns(features, task)), task,
+        class_names)
     provenance = read_build_info(folder)
     build_info = provenance.to_dict()
     fingerprint = dataset_fingerprint(reference, build_info)
@@ -390,7 +400,7 @@ def run_benchmark(model_name: str, task: str | Task = DEFAULT_TASK, *,
                             f"one task {task.key} pins ({task.dataset_fingerprint[:12]})")
     if tuning is not None:
         verify_tuning(tuning, model_name, task, folder, tuning_path)
-    all_dims = feature_dims(data)
+    all_dims = feature_dims(features)
     dims = {m: all_dims[m] for m in task.modalities}
     model_options: dict[str, Any] = {"input_dims": dims, "task": task.task_type,
                                      **config["model"]}
@@ -398,11 +408,12 @@ def run_benchmark(model_name: str, task: str | Task = DEFAULT_TASK, *,
         model_options["num_classes"] = len(class_names)
 
     validation = training_rows(folder, task, task.validation_split, shuffle=False)
-    sealed = SealedSplit(_input_columns(data[task.test_split], task, with_targets=False))
-    scales = feature_scales(
-        ParquetRows(folder, task.train_split, shuffle=False,
-                    columns=[f"{m}_feat" for m in task.modalities]), task.modalities)
-    n_train = len(data[task.train_split])
+    sealed = SealedSplit(StreamedRows(folder, task, task.test_split,
+                                      input_columns(list(features), task, with_targets=False),
+                                      shuffle=False))
+    scales = noise_scales(feature_stats(folder, task.train_split, data_dir=data_dir),
+                          task.modalities)
+    n_train = sizes[task.train_split]
     resolved_device = str(resolve_device(device))
     say(f"{task.key}: {model_name} on {folder} ({n_train} train, {len(validation)} "
         f"validation, {len(reference.ids)} test clips), seeds {seeds}, device {resolved_device}")
@@ -444,7 +455,7 @@ def run_benchmark(model_name: str, task: str | Task = DEFAULT_TASK, *,
 
     return write_results(
         task, reference, records, seeds, store=store, selections=selections,
-        dataset=describe_dataset(task, fingerprint, {s: len(data[s]) for s in data}, build_info),
+        dataset=describe_dataset(task, fingerprint, sizes, build_info),
         model=ModelRef(name=model_name, config=_jsonable(model_config),
                        train_config=_jsonable(train_config), num_parameters=num_parameters,
                        tuning=tuning),

@@ -172,11 +172,9 @@ class TestReference:
     @classmethod
     def from_split(cls, split: Any, task: Task,
                    class_names: Sequence[str] | None) -> TestReference:
-        """From a ``datasets.Dataset`` (only the needed, feature-free columns are read)."""
-        wanted = ["clip_id", task.label_column, "deviation", "label",
-                  *(f"label_{m}" for m in task.modalities),
-                  *(f"relevance_{m}" for m in task.modalities)]
-        present = [c for c in dict.fromkeys(wanted) if c in split.column_names]
+        """From a ``datasets.Dataset`` (only the needed, feature-free columns are read:
+        :func:`reference_columns`)."""
+        present = reference_columns(split.column_names, task)
         label_names = None
         if task.task_type == "continuous":
             label_names = getattr(split.features.get("label"), "names", None)
@@ -196,6 +194,16 @@ class TestReference:
             return None
         deviating = [m for m in known if self.relevant[m][i] is False]
         return "+".join(deviating) if deviating else "none"
+
+
+def reference_columns(available: Iterable[str], task: Task) -> list[str]:
+    """The columns of ``available`` that :class:`TestReference` reads: clip id, the task's label
+    column, and where present ``deviation``, ``label``, ``label_<m>`` and ``relevance_<m>``."""
+    available = set(available)
+    wanted = ["clip_id", task.label_column, "deviation", "label",
+              *(f"label_{m}" for m in task.modalities),
+              *(f"relevance_{m}" for m in task.modalities)]
+    return [c for c in dict.fromkeys(wanted) if c in available]
 
 
 def read_build_info(folder: str | os.PathLike) -> BuildInfo:
@@ -442,11 +450,22 @@ def resolve_task_dataset(task: Task, data_dir: str | os.PathLike | None = None,
 
 def load_test_reference(task: Task, folder: str | os.PathLike
                         ) -> tuple[TestReference, str, dict[str, Any]]:
-    """The test reference, dataset fingerprint and build info of a built dataset folder."""
-    from sdme.loading import load_dataset, taxonomy
+    """The test reference, dataset fingerprint and build info of a built dataset folder (the
+    test split's annotation columns are read from its parquet in place).
 
-    split = load_dataset(folder, split=task.test_split)
-    class_names = taxonomy(split) if task.task_type == "discrete" else None
+    Raises:
+        ProtocolError: the dataset has no such split, or an invalid provenance.
+    """
+    from sdme.built import BuildInfoError
+    from sdme.loading import read_columns, read_features, taxonomy
+
+    try:
+        features = read_features(folder)
+        split = read_columns(folder, task.test_split, reference_columns(features, task))
+    except (KeyError, BuildInfoError) as exc:
+        raise ProtocolError(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc)) \
+            from None
+    class_names = taxonomy(features) if task.task_type == "discrete" else None
     reference = TestReference.from_split(split, task, class_names)
     build_info = read_build_info(folder).to_dict()
     return reference, dataset_fingerprint(reference, build_info), build_info
@@ -454,5 +473,6 @@ def load_test_reference(task: Task, folder: str | os.PathLike
 
 __all__ = ["BUILD_INFO_NAME", "FINGERPRINT_VERSION", "ProtocolError", "TestReference",
            "aggregate_report", "check_coverage", "dataset_fingerprint", "format_level",
-           "load_test_reference", "noise_curves", "read_build_info", "resolve_task_dataset",
+           "load_test_reference", "noise_curves", "read_build_info", "reference_columns",
+           "resolve_task_dataset",
            "robustness_conditions", "score_predictions", "score_seed"]

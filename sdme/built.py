@@ -19,11 +19,17 @@ This module is that contract's one definition:
   plus the optional columns of scored corpora (:data:`OPTIONAL_COLUMNS`).
 - **Provenance.** :class:`BuildInfo`, the typed record of ``build_info.json`` (toolkit version,
   source and its fingerprint, extractors with versions and parameters, counts, split report,
-  data files, every dropped clip and missing modality, timings), loaded and saved strictly
+  data files, every dropped clip and missing modality, timings, and the moments of every
+  split's feature values, :class:`FeatureStats`), loaded and saved strictly
   (:meth:`BuildInfo.load` from a dataset folder or the file itself).
 - **Writing.** :func:`write_built_dataset`, the one function that writes a built dataset:
-  rows stream into parquet shards (``sdme.writer``), then the card (``sdme.card``) and the
-  provenance are written and the staging folder replaces ``out_dir`` whole.
+  rows stream into parquet shards (``sdme.writer``, which also sums each split's feature
+  values into its :class:`FeatureStats`, so that no reader has to scan the features for
+  them), then the card (``sdme.card``) and the provenance are written and the staging folder
+  replaces ``out_dir`` whole.
+
+The module is a little over 600 lines because the contract (columns, schema, provenance
+records, the writer's entry point) is kept in one place.
 
 The layout follows the Hugging Face file-based dataset conventions
 (https://huggingface.co/docs/hub/datasets-manual-configuration), so plain
@@ -317,6 +323,22 @@ class FeatureRecord:
 
 
 @dataclass(frozen=True, kw_only=True)
+class FeatureStats:
+    """Moments of all of one modality's feature values in one split (real steps only).
+
+    Attributes:
+        values: How many values (steps x feature size, over every row of the split).
+        mean: Their mean.
+        std: Their standard deviation, ``sqrt(E[x^2] - E[x]^2)`` (population), 0 when there
+            are none.
+    """
+
+    values: int
+    mean: float
+    std: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class Counts:
     """Clip counts.
 
@@ -382,6 +404,8 @@ class BuildInfo:
         generator: The generator and its full configuration (synthetic corpora).
         extractors: Per modality, what made the features.
         features: Per modality, the feature columns and size.
+        feature_stats: Per split and modality, the moments of its feature values (written by
+            :func:`write_built_dataset`; absent in datasets made before it recorded them).
         taxonomy: ``label`` class names in order.
         languages: Languages of the transcripts.
         score: The ``score`` column's scale (scored corpora).
@@ -410,6 +434,7 @@ class BuildInfo:
     generator: dict[str, Any] | None = None
     extractors: dict[str, ExtractorRecord]
     features: dict[str, FeatureRecord]
+    feature_stats: dict[str, dict[str, FeatureStats]] | None = None
     taxonomy: list[str]
     languages: list[str]
     score: dict[str, Any] | None = None
@@ -491,9 +516,16 @@ class BuildInfo:
                 return [_record(ClipEvent, e, f"{key}[{i}]", where) for i, e in enumerate(value)]
             return parse
 
+        def stats_per_split(value: Any) -> dict[str, dict[str, FeatureStats]]:
+            if not isinstance(value, Mapping):
+                raise BuildInfoError(f"{prefix}feature_stats: expected an object per split")
+            return {str(split): per_modality(FeatureStats, f"feature_stats.{split}")(stats)
+                    for split, stats in value.items()}
+
         nested("source", lambda v: SourceRecord.from_dict(v, where))
         nested("extractors", per_modality(ExtractorRecord, "extractors"))
         nested("features", per_modality(FeatureRecord, "features"))
+        nested("feature_stats", stats_per_split)
         nested("counts", lambda v: _record(Counts, v, "counts", where))
         nested("policy", lambda v: _record(Policy, v, "policy", where))
         nested("dropped", events("dropped"))
@@ -547,6 +579,7 @@ class Written:
         split_bytes: In-memory Arrow size of each split (for the card).
         shard_rows: Most rows per shard.
         shard_bytes: Most feature bytes per shard.
+        feature_stats: Per split and modality, the moments of the feature values written.
     """
 
     counts: dict[str, int]
@@ -554,6 +587,7 @@ class Written:
     split_bytes: dict[str, int]
     shard_rows: int
     shard_bytes: int
+    feature_stats: dict[str, dict[str, FeatureStats]] = field(default_factory=dict)
 
 
 Provenance = Callable[[Written], BuildInfo]
@@ -568,9 +602,10 @@ def write_built_dataset(out_dir: str | os.PathLike, *, features: datasets.Featur
     """Writes a built dataset: every producer's one way to do it.
 
     Rows stream into parquet shards in a staging folder beside ``out_dir``; then
-    ``provenance`` makes the :class:`BuildInfo` (it sees what was written), the card is rendered
-    from it and the manifest, both are written, and the staging folder replaces ``out_dir``
-    whole. A failure at any point leaves ``out_dir`` as it was.
+    ``provenance`` makes the :class:`BuildInfo` (it sees what was written; the moments of the
+    feature values the writer summed are added as its ``feature_stats`` unless it sets them),
+    the card is rendered from it and the manifest, both are written, and the staging folder
+    replaces ``out_dir`` whole. A failure at any point leaves ``out_dir`` as it was.
 
     Args:
         out_dir: The built dataset folder.
@@ -602,8 +637,11 @@ def write_built_dataset(out_dir: str | os.PathLike, *, features: datasets.Featur
             writer.write_split(split, rows)
         written = Written(counts=dict(writer.counts), data_files=dict(writer.data_files),
                           split_bytes=dict(writer.split_bytes), shard_rows=writer.shard_rows,
-                          shard_bytes=writer.shard_bytes)
+                          shard_bytes=writer.shard_bytes,
+                          feature_stats=dict(writer.feature_stats))
         info = provenance(written)
+        if info.feature_stats is None:
+            info = dataclasses.replace(info, feature_stats=written.feature_stats)
         BuildInfo.from_dict(info.to_dict(), Path(out_dir) / BUILD_INFO_NAME)  # it must load
         if info.data_files != written.data_files or info.counts.splits != written.counts:
             raise WriteError(f"{out_dir}: the provenance's data_files or split counts differ "
@@ -626,6 +664,7 @@ __all__ = [
     "DEFAULT_SHARD_ROWS", "DEVIATION", "END", "FEAT", "LABEL", "LANGUAGE", "LENGTH",
     "OPTIONAL_COLUMNS", "RELEVANCE", "SCORE", "SPEAKER_ID", "START", "TEXT", "TEXT_TOKENS",
     "UNIMODAL_LABEL", "UNIMODAL_SCORE", "VIDEO_ID", "VOTES", "BuildInfo", "BuildInfoError",
-    "ClipEvent", "Counts", "ExtractorRecord", "FeatureRecord", "Policy", "SourceRecord",
+    "ClipEvent", "Counts", "ExtractorRecord", "FeatureRecord", "FeatureStats",
+    "Policy", "SourceRecord",
     "Written", "clip_row", "dataset_features", "utc_now", "write_built_dataset",
 ]

@@ -1,19 +1,31 @@
 """Loading a built SDME dataset: by name from the data folder, or by path.
 
 A built dataset is a plain Hugging Face file-based dataset (parquet shards plus a card whose
-YAML names the splits and features), so this is a thin layer over ``datasets.load_dataset``
-(https://huggingface.co/docs/datasets/loading#local-and-remote-files) that finds the folder,
-explains what to do when it is absent, and offers helpers that read feature sizes and the label
-taxonomy from the dataset itself rather than from constants. :class:`ParquetRows` streams one
-split straight from the parquet shards with a windowed shuffle, for training on datasets whose
-memory-mapped Arrow copy should not be mapped whole into the process (``perf/
-bench_loader.py`` measures both paths).
+YAML names the splits and features), so :func:`load_dataset` is a thin layer over
+``datasets.load_dataset`` (https://huggingface.co/docs/datasets/loading#local-and-remote-files)
+that finds the folder, explains what to do when it is absent, and offers helpers that read
+feature sizes and the label taxonomy from the dataset itself rather than from constants.
+``datasets.load_dataset`` first copies the parquet into an Arrow cache (the size of the
+dataset again on disk). The rest of this module reads the parquet in place, which is what the
+benchmark does for every split:
+
+* :class:`ParquetRows` streams one split with a windowed shuffle, decoding the next window in a
+  background thread while the current one is consumed (``perf/bench_loader.py`` measures it
+  against a plain pyarrow scan);
+* :func:`read_features` (the ``datasets.Features``, from the parquet schema), :func:`split_sizes`
+  and :func:`read_columns` (a few small columns of a split, as an in-memory
+  ``datasets.Dataset``) describe a dataset without reading its features;
+* :func:`feature_stats` gives the moments of a split's feature values: as recorded in the
+  provenance (``sdme.built.FeatureStats``), or, for datasets made before they were recorded,
+  computed from the parquet once and cached under ``<data_dir>/cache/feature-stats``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +36,11 @@ from sdme.schema import MODALITIES
 if TYPE_CHECKING:
     import datasets
 
+    from sdme.built import FeatureStats
+
 FORMATS = ("torch", "numpy")
+#: Version of the cached feature statistics (part of the cache key).
+STATS_CACHE_VERSION = 1
 
 
 def resolve_built(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | None = None
@@ -98,6 +114,10 @@ def load_dataset(name_or_path: str | os.PathLike, split: str | None = None, *,
 
 
 def _features_of(dataset: Any) -> datasets.Features:
+    import datasets
+
+    if isinstance(dataset, datasets.Features):
+        return dataset
     if hasattr(dataset, "features"):
         return dataset.features
     if hasattr(dataset, "values"):  # DatasetDict: all splits share their features
@@ -106,8 +126,10 @@ def _features_of(dataset: Any) -> datasets.Features:
     raise TypeError(f"expected a datasets.Dataset or DatasetDict, got {type(dataset).__name__}")
 
 
-def feature_dims(dataset: datasets.Dataset | datasets.DatasetDict) -> dict[str, int]:
-    """Feature vector size per modality, read from the ``<m>_feat`` column types."""
+def feature_dims(dataset: datasets.Dataset | datasets.DatasetDict | datasets.Features
+                 ) -> dict[str, int]:
+    """Feature vector size per modality, read from the ``<m>_feat`` column types (of a
+    dataset, or of the ``datasets.Features`` :func:`read_features` gives)."""
     features = _features_of(dataset)
     dims = {}
     for m in MODALITIES:
@@ -122,7 +144,8 @@ def feature_dims(dataset: datasets.Dataset | datasets.DatasetDict) -> dict[str, 
     return dims
 
 
-def taxonomy(dataset: datasets.Dataset | datasets.DatasetDict) -> list[str]:
+def taxonomy(dataset: datasets.Dataset | datasets.DatasetDict | datasets.Features
+             ) -> list[str]:
     """The emotion categories in label order, read from the ``label`` ClassLabel."""
     features = _features_of(dataset)
     names = getattr(features.get(LABEL), "names", None)
@@ -131,16 +154,163 @@ def taxonomy(dataset: datasets.Dataset | datasets.DatasetDict) -> list[str]:
     return list(names)
 
 
+def _split_files(root: Path, split: str | None = None) -> dict[str, list[Path]]:
+    """Parquet shards per split (only ``split``'s when given), from the provenance.
+
+    Raises:
+        FileNotFoundError: Not a built dataset (no provenance).
+        sdme.built.BuildInfoError: An invalid provenance record.
+        KeyError: No such split.
+    """
+    from sdme.built import BuildInfo
+
+    info_path = root / BUILD_INFO_NAME
+    if not info_path.is_file():
+        raise FileNotFoundError(f"{root}: not a built SDME dataset (no {BUILD_INFO_NAME})")
+    files = BuildInfo.load(info_path).data_files
+    if split is not None:
+        if split not in files:
+            raise KeyError(f"{root}: no split {split!r} (splits: {', '.join(files)})")
+        files = {split: files[split]}
+    return {name: [root / p for p in shards] for name, shards in files.items()}
+
+
+def read_features(name_or_path: str | os.PathLike, *,
+                  data_dir: str | os.PathLike | None = None) -> datasets.Features:
+    """The dataset's ``datasets.Features``, from the schema of its first parquet shard (every
+    shard has the same; nothing but the file footer is read).
+
+    Raises:
+        FileNotFoundError: No such dataset or shard.
+        sdme.built.BuildInfoError: An invalid provenance record.
+    """
+    import datasets
+    import pyarrow.parquet as pq
+
+    root = resolve_built(name_or_path, data_dir)
+    shards = [path for paths_ in _split_files(root).values() for path in paths_]
+    if not shards:
+        raise FileNotFoundError(f"{root}: the provenance names no parquet shard")
+    return datasets.Features.from_arrow_schema(pq.read_schema(shards[0]))
+
+
+def split_sizes(name_or_path: str | os.PathLike, *,
+                data_dir: str | os.PathLike | None = None) -> dict[str, int]:
+    """Rows per split, from the parquet footers, in the provenance's split order."""
+    import pyarrow.parquet as pq
+
+    root = resolve_built(name_or_path, data_dir)
+    return {split: sum(pq.ParquetFile(p).metadata.num_rows for p in shards)
+            for split, shards in _split_files(root).items()}
+
+
+def read_columns(name_or_path: str | os.PathLike, split: str, columns: Sequence[str], *,
+                 data_dir: str | os.PathLike | None = None) -> datasets.Dataset:
+    """Some columns of one split, read from its parquet in place into an in-memory
+    ``datasets.Dataset`` (no Arrow cache file is written). Meant for the small columns (ids,
+    labels, annotations); stream the features with :class:`ParquetRows`.
+
+    Raises:
+        FileNotFoundError: No such dataset or shard.
+        KeyError: No such split, or a column the dataset does not have.
+    """
+    import datasets
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from datasets.table import InMemoryTable
+
+    root = resolve_built(name_or_path, data_dir)
+    features = read_features(root)
+    missing = [c for c in columns if c not in features]
+    if missing:
+        raise KeyError(f"{root}: no column(s) {missing} in split {split!r}")
+    tables = [pq.read_table(p, columns=list(columns)) for p in _split_files(root, split)[split]]
+    table = pa.concat_tables(tables) if tables else pa.table({})
+    chosen = datasets.Features({c: features[c] for c in columns})
+    return datasets.Dataset(InMemoryTable(table.cast(chosen.arrow_schema)),
+                            info=datasets.DatasetInfo(features=chosen), split=split)
+
+
+def feature_stats(name_or_path: str | os.PathLike, split: str, *,
+                  data_dir: str | os.PathLike | None = None) -> dict[str, FeatureStats]:
+    """Moments of each modality's feature values in one split (``sdme.built.FeatureStats``).
+
+    Read from the provenance, where the writer records them; for a dataset made before that,
+    computed once from the parquet (the feature columns only, no row is materialised) and
+    cached in ``<data_dir>/cache/feature-stats/`` under a key of its provenance and shards,
+    so that later calls read the cache.
+
+    Args:
+        name_or_path: Built dataset name or folder.
+        split: The split.
+        data_dir: The SDME data folder (where the cache lives).
+
+    Raises:
+        FileNotFoundError: No such dataset or shard.
+        KeyError: No such split.
+    """
+    from sdme.built import BuildInfo, FeatureStats
+
+    root = resolve_built(name_or_path, data_dir)
+    shards = _split_files(root, split)[split]
+    info = BuildInfo.load(root)
+    if info.feature_stats is not None and split in info.feature_stats:
+        return dict(info.feature_stats[split])
+    key = hashlib.sha256(json.dumps(
+        {"version": STATS_CACHE_VERSION, "split": split,
+         "build_info": hashlib.sha256((root / BUILD_INFO_NAME).read_bytes()).hexdigest(),
+         "shards": [[p.name, p.stat().st_size] for p in shards]}, sort_keys=True).encode()
+    ).hexdigest()
+    cache = paths.data_dir(data_dir) / "cache" / "feature-stats" / f"{key}.json"
+    try:
+        cached = json.loads(cache.read_text(encoding="utf-8"))
+        return {m: FeatureStats(**v) for m, v in cached["stats"].items()}
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    stats = scan_feature_stats(shards, [m for m in MODALITIES if m in info.features])
+    from sdme.fileio import atomic_write_text
+
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(cache, json.dumps(
+        {"dataset": str(root), "split": split,
+         "stats": {m: {"values": s.values, "mean": s.mean, "std": s.std}
+                   for m, s in stats.items()}}, indent=1) + "\n")
+    return stats
+
+
+def scan_feature_stats(shards: Sequence[str | os.PathLike], modalities: Sequence[str]
+                       ) -> dict[str, FeatureStats]:
+    """Moments of each modality's feature values over parquet shards, row group by row group
+    (the values are summed straight from the Arrow buffers, as ``sdme.writer`` sums them)."""
+    import pyarrow.parquet as pq
+
+    from sdme.writer import FeatureMoments
+
+    moments = {m: FeatureMoments() for m in modalities}
+    for path in shards:
+        parquet = pq.ParquetFile(path)
+        for group in range(parquet.num_row_groups):
+            table = parquet.read_row_group(group, columns=[FEAT[m] for m in modalities])
+            for m in modalities:
+                for chunk in table.column(FEAT[m]).chunks:
+                    storage = getattr(chunk, "storage", chunk)
+                    moments[m].add(storage.flatten().flatten().to_numpy(zero_copy_only=False))
+    return {m: acc.stats() for m, acc in moments.items()}
+
+
 class ParquetRows:
     """One split of a built dataset, streamed from its parquet shards in bounded memory.
 
     ``load_dataset`` memory-maps an Arrow copy of the dataset, so a shuffled epoch maps every
     page of it into the process (file-backed, reclaimable, but counted in its RSS: the whole
-    dataset by the end of an epoch). This reader instead decodes parquet row groups on demand:
-    each ``iter()`` is one epoch that visits the row groups in a seeded random order, ``window``
-    row groups at a time, and yields the rows of a window in a seeded random order (a windowed
-    shuffle, as in tf.data or WebDataset). Memory holds one window (``window`` x the writer's
-    row-group size, 100 rows by default). Successive epochs use successive shuffles (or the one
+    dataset by the end of an epoch), after writing that copy to disk. This reader instead
+    decodes parquet row groups in place, on demand: each ``iter()`` is one epoch that visits the
+    row groups in a seeded random order, ``window`` row groups at a time, and yields the rows of
+    a window in a seeded random order (a windowed shuffle, as in tf.data or WebDataset). While
+    the rows of one window are consumed, a background thread decodes the next one (parquet
+    decoding releases the GIL), so reading overlaps with collating and training. Memory holds
+    two windows (``window`` x the writer's row-group size, 100 rows by default, each; one row
+    group each in file order). Successive epochs use successive shuffles (or the one
     :meth:`set_epoch` names); the sequence is fixed by ``seed``.
 
     Rows are dicts in the form ``dataset.with_format("numpy")`` gives: feature columns are
@@ -154,9 +324,11 @@ class ParquetRows:
         split: ``train``, ``validation`` or ``test``.
         shuffle: Shuffle row groups and rows within each window (False: file order).
         seed: Seed of the shuffles.
-        window: Row groups decoded and mixed at a time.
+        window: Row groups decoded and mixed at a time (when shuffling; in file order they are
+            decoded one at a time, the next while the current one is consumed).
         columns: Columns to read (default: all).
         data_dir: The SDME data folder.
+        prefetch: Decode the next window in a background thread (False: when it is needed).
 
     Raises:
         FileNotFoundError: No such dataset or shard.
@@ -166,28 +338,20 @@ class ParquetRows:
 
     def __init__(self, name_or_path: str | os.PathLike, split: str, *, shuffle: bool = True,
                  seed: int = 0, window: int = 8, columns: list[str] | None = None,
-                 data_dir: str | os.PathLike | None = None) -> None:
+                 data_dir: str | os.PathLike | None = None, prefetch: bool = True) -> None:
         import pyarrow.parquet as pq
-
-        from sdme.built import BuildInfo
 
         if window < 1:
             raise ValueError("window must be >= 1")
         root = resolve_built(name_or_path, data_dir)
-        info_path = root / BUILD_INFO_NAME
-        if not info_path.is_file():
-            raise FileNotFoundError(f"{root}: not a built SDME dataset (no {BUILD_INFO_NAME})")
-        files = BuildInfo.load(info_path).data_files
-        if split not in files:
-            raise KeyError(f"{root}: no split {split!r} (splits: {', '.join(files)})")
-        self.paths = [root / p for p in files[split]]
+        self.paths = _split_files(root, split)[split]
         self.groups: list[tuple[int, int]] = []
-        self._rows = 0
-        for i, path in enumerate(self.paths):
-            meta = pq.ParquetFile(path).metadata
+        self._metadata = [pq.ParquetFile(path).metadata for path in self.paths]
+        for i, meta in enumerate(self._metadata):
             self.groups += [(i, g) for g in range(meta.num_row_groups)]
-            self._rows += meta.num_rows
+        self._rows = sum(meta.num_rows for meta in self._metadata)
         self.shuffle, self.seed, self.window, self.columns = shuffle, seed, window, columns
+        self.prefetch = prefetch
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -212,36 +376,99 @@ class ParquetRows:
         worker = get_worker_info()
         return groups if worker is None else groups[worker.id::worker.num_workers]
 
+    def _read(self, groups: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        rows: list[dict[str, Any]] = []
+        for f, g in groups:
+            # A reader is opened per row group (from the footer already parsed) and dropped:
+            # an open reader keeps its column buffers (~20 MB per MOSEI shard) after a read.
+            parquet = pq.ParquetFile(self.paths[f], metadata=self._metadata[f])
+            rows += _table_rows(parquet.read_row_group(g, columns=self.columns,
+                                                       use_threads=True))
+            pa.default_memory_pool().release_unused()
+        return rows
+
     def __iter__(self) -> Iterator[dict[str, Any]]:
         import numpy as np
-        import pyarrow.parquet as pq
 
         epoch, self.epoch = self.epoch, self.epoch + 1
         rng = np.random.default_rng([self.seed, epoch, 1])
-        files: dict[int, Any] = {}
         order = self._order(epoch)
-        for start in range(0, len(order), self.window):
-            rows: list[dict[str, Any]] = []
-            for f, g in order[start: start + self.window]:
-                if f not in files:
-                    files[f] = pq.ParquetFile(self.paths[f])
-                rows += _table_rows(files[f].read_row_group(g, columns=self.columns))
-            if self.shuffle:
-                rows = [rows[i] for i in rng.permutation(len(rows))]
-            yield from rows
+        size = self.window if self.shuffle else 1  # in file order nothing needs mixing
+        windows = [order[i: i + size] for i in range(0, len(order), size)]
+        reader = _ReadAhead(self._read) if self.prefetch and windows else None
+        try:
+            if reader is not None:
+                reader.request(windows[0])
+            for k, groups in enumerate(windows):
+                rows = reader.result() if reader is not None else self._read(groups)
+                if reader is not None and k + 1 < len(windows):
+                    reader.request(windows[k + 1])  # decoded while these rows are consumed
+                if self.shuffle:
+                    rows = [rows[i] for i in rng.permutation(len(rows))]
+                yield from rows
+                del rows
+        finally:
+            if reader is not None:
+                reader.close()
+
+
+class _ReadAhead:
+    """A thread that reads one window at a time on request (at most one ahead of the
+    consumer, so memory holds two windows)."""
+
+    def __init__(self, read: Any) -> None:
+        import queue
+        import threading
+
+        self._requests: queue.Queue = queue.Queue()
+        self._results: queue.Queue = queue.Queue()
+
+        def run() -> None:
+            while (groups := self._requests.get()) is not None:
+                try:
+                    self._results.put((read(groups), None))
+                except BaseException as exc:  # re-raised in the consumer by result()
+                    self._results.put((None, exc))
+
+        self.thread = threading.Thread(target=run, name="parquet-rows-read-ahead", daemon=True)
+        self.thread.start()
+
+    def request(self, groups: Sequence[tuple[int, int]]) -> None:
+        self._requests.put(groups)
+
+    def result(self) -> list[dict[str, Any]]:
+        rows, error = self._results.get()
+        if error is not None:
+            raise error
+        return rows
+
+    def close(self) -> None:
+        """Ends the thread once the read in flight (if any) is done."""
+        self._requests.put(None)
+        self.thread.join()
 
 
 def _table_rows(table: Any) -> list[dict[str, Any]]:
-    """Rows of an Arrow table; list-of-list (``Array2D``) columns become ``[T, dim]`` arrays."""
+    """Rows of an Arrow table; list-of-list (``Array2D``) columns become ``[T, dim]`` arrays.
+
+    The feature values are copied out of the Arrow buffers (whose capacity, as the parquet
+    decoder leaves it, is about twice their size) into one exact-size array per column, so the
+    table can be freed as soon as its rows are made.
+    """
+    import numpy as np
     import pyarrow as pa
 
     columns: dict[str, list[Any]] = {}
     for name in table.column_names:
-        column = table.column(name).combine_chunks()
+        chunked = table.column(name)
+        column = chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks()
         storage = getattr(column, "storage", column)
         if pa.types.is_list(storage.type) and pa.types.is_list(storage.type.value_type):
             inner = storage.flatten()
-            values = inner.flatten().to_numpy(zero_copy_only=False)
+            values = np.array(inner.flatten().to_numpy(zero_copy_only=False))
             width = inner.value_lengths().to_numpy(zero_copy_only=False)
             dim = int(width[0]) if len(width) else 0
             starts = storage.offsets.to_numpy()
@@ -253,4 +480,6 @@ def _table_rows(table: Any) -> list[dict[str, Any]]:
                                                                        strict=True)]
 
 
-__all__ = ["ParquetRows", "feature_dims", "load_dataset", "resolve_built", "taxonomy"]
+__all__ = ["STATS_CACHE_VERSION", "ParquetRows", "feature_dims", "feature_stats", "load_dataset",
+           "read_columns", "read_features", "resolve_built", "scan_feature_stats", "split_sizes",
+           "taxonomy"]

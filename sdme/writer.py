@@ -1,7 +1,7 @@
 """Parquet shards of a built SDME dataset, streamed in bounded memory into a staging folder.
 
 The mechanics under ``sdme.built.write_built_dataset`` (the one function that writes a built
-dataset; every producer goes through it, nothing else uses this module). The layout is
+dataset; every producer goes through it, nothing else writes with this module). The layout is
 ``sdme.built``'s:
 
 ```
@@ -21,7 +21,9 @@ folder beside ``out_dir`` that replaces it whole only in :meth:`BuiltDatasetWrit
 
 Feature columns (``datasets.Array2D(shape=(None, dim))``) are given as ``[T, dim]`` numpy arrays
 (``None`` or a ``[0, dim]`` array for a missing modality) and stored as Arrow lists of lists
-(https://arrow.apache.org/docs/format/Columnar.html#variable-size-list-layout).
+(https://arrow.apache.org/docs/format/Columnar.html#variable-size-list-layout). While a split
+is written, the values of each modality's feature column are summed (:class:`FeatureMoments`),
+so the provenance records their moments (``sdme.built.FeatureStats``) at no extra pass.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ from sdme.built import (
     DATA_DIRNAME,
     DEFAULT_SHARD_BYTES,
     DEFAULT_SHARD_ROWS,
+    FEAT,
+    FeatureStats,
 )
 from sdme.fileio import atomic_write_text, swap_in_dir
 
@@ -91,6 +95,38 @@ def array2d_column(arrays: Sequence[np.ndarray], arrow_type: Any) -> Any:
     return pa.ExtensionArray.from_storage(arrow_type, outer)
 
 
+class FeatureMoments:
+    """Sums of feature values and of their squares (float64), from which :class:`FeatureStats`
+    follow: the one definition of a dataset's feature statistics (``sdme.writer`` accumulates
+    them while writing; ``sdme.loading.feature_stats`` from the parquet of older datasets)."""
+
+    _CHUNK = 1 << 20  # values converted to float64 at a time
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total = 0.0
+        self.squares = 0.0
+
+    def add(self, values: Any) -> None:
+        """Adds an array of feature values (any shape; float32 or float64)."""
+        flat = np.asarray(values).reshape(-1)
+        for start in range(0, flat.size, self._CHUNK):
+            chunk = flat[start:start + self._CHUNK].astype(np.float64)
+            self.total += float(chunk.sum())
+            # squared in place and summed by numpy (pairwise), not by a BLAS dot product,
+            # whose threads stall on a busy machine
+            self.squares += float(np.square(chunk, out=chunk).sum())
+        self.count += int(flat.size)
+
+    def stats(self) -> FeatureStats:
+        """The moments so far."""
+        if not self.count:
+            return FeatureStats(values=0, mean=0.0, std=0.0)
+        mean = self.total / self.count
+        variance = max(self.squares / self.count - mean * mean, 0.0)
+        return FeatureStats(values=self.count, mean=mean, std=variance ** 0.5)
+
+
 class BuiltDatasetWriter:
     """Streams rows into a built dataset folder; nothing replaces ``out_dir`` before
     :meth:`commit`.
@@ -126,10 +162,13 @@ class BuiltDatasetWriter:
         self.data_files: dict[str, list[str]] = {}
         self.split_bytes: dict[str, int] = {}
         self.counts: dict[str, int] = {}
+        #: split -> modality -> moments of its feature values (``sdme.built.FeatureStats``).
+        self.feature_stats: dict[str, dict[str, FeatureStats]] = {}
         self.seconds = 0.0
         self._array2d = {f.name for f in self.schema if _is_array2d(f.type)}
         self._dims = {name: int(self.schema.field(name).type.shape[1]) for name in self._array2d}
         self._dictionary_columns = [f.name for f in self.schema if f.name not in self._array2d]
+        self._feature_columns = {m: c for m, c in FEAT.items() if c in self._array2d}
         self._open = False
         self._committed = False
 
@@ -219,6 +258,7 @@ class BuiltDatasetWriter:
         writer: Any = None
         buffer: list[dict[str, Any]] = []
         shard_count = shard_size = total = nbytes = 0
+        moments = {m: FeatureMoments() for m in self._feature_columns}
 
         def flush() -> None:
             nonlocal nbytes
@@ -237,6 +277,8 @@ class BuiltDatasetWriter:
         try:
             for index, raw in enumerate(rows):
                 row = self._check_row(raw, split, index)
+                for m, column in self._feature_columns.items():
+                    moments[m].add(row[column])
                 size = self._row_bytes(row)
                 if writer is not None and shard_count and (
                         shard_count >= self.shard_rows or shard_size + size > self.shard_bytes):
@@ -266,6 +308,7 @@ class BuiltDatasetWriter:
         self.data_files[split] = names
         self.split_bytes[split] = nbytes
         self.counts[split] = total
+        self.feature_stats[split] = {m: acc.stats() for m, acc in moments.items()}
         self.seconds += time.perf_counter() - start
         return total
 
@@ -287,4 +330,5 @@ class BuiltDatasetWriter:
         return self.out_dir
 
 
-__all__ = ["DEFAULT_ROW_GROUP_ROWS", "BuiltDatasetWriter", "WriteError", "array2d_column"]
+__all__ = ["DEFAULT_ROW_GROUP_ROWS", "BuiltDatasetWriter", "FeatureMoments", "WriteError",
+           "array2d_column"]

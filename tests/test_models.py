@@ -206,3 +206,26 @@ def test_register_model_forms() -> None:
     finally:
         for name in ("test-factory", "test-variant", "test-bad"):
             baselines.MODELS.unregister(name)
+
+
+def test_gru_encoder_reads_each_rows_last_real_step() -> None:
+    """The padded GRU's gathered state is the one packing by length gives (the reference),
+    with the same gradients, so dropping packing (quadratic backward on CPU) changes no result.
+    """
+    from baselines.models.blocks import SequenceEncoder
+
+    torch.manual_seed(0)
+    encoder = SequenceEncoder(5, 8, kind="gru", num_layers=2)
+    lengths = torch.tensor([4, 1, 3, 0])  # the last row lacks the modality
+    x = torch.randn(4, 4, 5)
+    mask = torch.arange(4).unsqueeze(0) < lengths.unsqueeze(1)
+    x = (x * mask.unsqueeze(-1)).requires_grad_()
+    packed = torch.nn.utils.rnn.pack_padded_sequence(
+        encoder.proj(x), lengths.clamp(min=1), batch_first=True, enforce_sorted=False)
+    reference = encoder.rnn(packed)[1][-1] * mask.any(-1, keepdim=True)
+    (grad_ref,) = torch.autograd.grad(reference.sum(), x)
+    got = encoder(x, mask)
+    (grad_got,) = torch.autograd.grad(got.sum(), x)
+    assert torch.allclose(got, reference, atol=1e-6)
+    assert torch.allclose(grad_got, grad_ref, atol=1e-6)
+    assert torch.equal(got[3], torch.zeros(8))

@@ -83,3 +83,85 @@ def test_fit_trains_on_it(built):
 def test_unknown_split_is_a_clear_error(built):
     with pytest.raises(KeyError, match="no split 'dev'"):
         ParquetRows(built, "dev")
+
+
+def test_prefetching_changes_nothing_but_when_windows_are_read(built):
+    ahead = ParquetRows(built, "train", seed=5, window=2)
+    inline = ParquetRows(built, "train", seed=5, window=2, prefetch=False)
+    assert [r["clip_id"] for r in ahead] == [r["clip_id"] for r in inline]
+    partial = iter(ahead)
+    assert next(partial)["clip_id"]
+    partial.close()  # stopping mid-epoch ends the read-ahead thread
+    ahead.set_epoch(0)
+    inline.set_epoch(0)
+    assert [r["clip_id"] for r in ahead] == [r["clip_id"] for r in inline]
+
+
+def test_columns_and_features_are_read_in_place(built, tmp_path):
+    import datasets
+
+    from sdme.loading import read_columns, read_features, split_sizes
+
+    reference = load_dataset(built, "test", cache_dir=tmp_path / "hf")
+    columns = ["clip_id", "label", "relevance_text", "label_audio"]
+    got = read_columns(built, "test", columns)
+    assert got.cache_files == []  # in memory, not an Arrow file
+    assert got.features == datasets.Features({c: reference.features[c] for c in columns})
+    assert got.to_dict() == reference.select_columns(columns).to_dict()
+    assert read_features(built) == reference.features
+    assert split_sizes(built) == {"train": len(ParquetRows(built, "train")),
+                                  "validation": len(ParquetRows(built, "validation")),
+                                  "test": len(reference)}
+    with pytest.raises(KeyError, match="no column"):
+        read_columns(built, "test", ["clip_id", "no_such_column"])
+
+
+def test_feature_stats_are_recorded_and_reused(built, tmp_path, monkeypatch):
+    import sdme.loading as loading
+    from sdme.built import BuildInfo
+
+    recorded = BuildInfo.load(built).feature_stats
+    assert set(recorded) == {"train", "validation", "test"}
+    rows = list(ParquetRows(built, "train", shuffle=False))
+    for m in MODALITIES:  # the definition: moments of every real feature value of the split
+        values = np.concatenate([r[f"{m}_feat"].reshape(-1) for r in rows]).astype(np.float64)
+        stats = recorded["train"][m]
+        assert stats.values == values.size
+        assert stats.mean == pytest.approx(values.mean(), rel=1e-9)
+        assert stats.std == pytest.approx(values.std(), rel=1e-9)
+
+    def no_scan(*args, **kwargs):
+        raise AssertionError("the features were scanned although their moments are recorded")
+
+    monkeypatch.setattr(loading, "scan_feature_stats", no_scan)
+    assert loading.feature_stats(built, "train", data_dir=tmp_path) == recorded["train"]
+
+
+def test_feature_stats_of_an_older_dataset_are_computed_once(built, tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    import sdme.loading as loading
+    from sdme.built import BuildInfo
+
+    older = tmp_path / "older"
+    shutil.copytree(built, older)
+    info = json.loads((older / "build_info.json").read_text())
+    recorded = BuildInfo.from_dict(info).feature_stats["train"]
+    del info["feature_stats"]  # as written before the writer recorded them
+    (older / "build_info.json").write_text(json.dumps(info))
+    scans = []
+
+    def counting_scan(*args, **kwargs):
+        scans.append(args)
+        return real_scan(*args, **kwargs)
+
+    real_scan = loading.scan_feature_stats
+    monkeypatch.setattr(loading, "scan_feature_stats", counting_scan)
+    first = loading.feature_stats(older, "train", data_dir=tmp_path / "data")
+    again = loading.feature_stats(older, "train", data_dir=tmp_path / "data")
+    assert len(scans) == 1 and first == again
+    assert list((tmp_path / "data" / "cache" / "feature-stats").glob("*.json"))
+    for m in MODALITIES:
+        assert first[m].values == recorded[m].values
+        assert first[m].std == pytest.approx(recorded[m].std, rel=1e-9)

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 from benchmarkdata import BUILD_INFO, CLASSES, tiny_built, toy_reference, toy_task
 from click.testing import CliRunner
 
@@ -18,7 +19,7 @@ from benchmark.protocol import (
     load_run_config,
     run_benchmark,
 )
-from benchmark.robustness import ConditionedRows, feature_scales
+from benchmark.robustness import BatchConditions, noise_scales
 from benchmark.scoring import (
     ProtocolError,
     TestReference,
@@ -301,51 +302,95 @@ def test_sealed_split_opens_once_per_seed_after_fit():
 # ----------------------------------------------------------------------------- conditions
 
 
-def _rows() -> list[dict]:
+def _rows(n: int = 3) -> list[dict]:
     rng = np.random.default_rng(0)
-    return [{"clip_id": f"r{i}", "text_feat": rng.standard_normal((50, 40)).astype(np.float32),
-             "text_len": 50, "audio_feat": np.ones((3, 2), np.float32), "audio_len": 3}
-            for i in range(3)]
+    return [{"clip_id": f"r{i}", "text_feat": rng.standard_normal((40 + i, 30)).astype(np.float32),
+             "audio_feat": np.ones((3 - i % 2, 2), np.float32)} for i in range(n)]
 
 
-def test_drop_condition():
+DIMS_TA = {"text": 30, "audio": 2}
+
+
+def _conditioned(rows: list[dict], conditions: list[str], scales: dict, seed: int,
+                 batch_size: int) -> dict[str, list]:
+    """Condition -> the batches it gave, for ``rows`` collated ``batch_size`` at a time."""
+    from baselines.data import collate
+
+    apply = BatchConditions(conditions, scales, seed, ["text", "audio"])
+    out: dict[str, list] = {}
+    for start in range(0, len(rows), batch_size):
+        batch = collate(rows[start:start + batch_size], input_dims=DIMS_TA)
+        for name, variant in apply(batch):
+            out.setdefault(name, []).append(variant)
+    return out
+
+
+def test_drop_condition_is_the_batch_without_the_modality():
+    from baselines.data import collate
+
     rows = _rows()
-    view = ConditionedRows(rows, "drop:text", {"text": 1.0, "audio": 1.0}, seed=0,
-                           condition_index=1)
-    row = view[0]
-    assert row["text_feat"] is None and row["text_len"] == 0
-    assert np.array_equal(row["audio_feat"], rows[0]["audio_feat"])
-    assert rows[0]["text_feat"] is not None  # the source rows are not modified
-    assert len(view) == 3
+    out = _conditioned(rows, ["drop:text"], {"text": 1.0, "audio": 1.0}, seed=0,
+                       batch_size=3)
+    clean, dropped = out[""][0], out["drop:text"][0]
+    # exactly what collate makes of the same rows without text (what v1 gave)
+    expected = collate([{**r, "text_feat": None} for r in rows], input_dims=DIMS_TA)
+    for m in ("text", "audio"):
+        assert torch.equal(dropped.features[m], expected.features[m])
+        assert torch.equal(dropped.masks[m], expected.masks[m])
+    assert dropped.features["text"].shape == (3, 1, 30) and not dropped.masks["text"].any()
+    assert clean.features["text"].shape == (3, 42, 30)  # the clean batch is left as it was
+    assert dropped.ids == clean.ids
 
 
-def test_noise_condition_scale_and_determinism():
+def test_noise_conditions_follow_the_definition():
     rows = _rows()
-    scales = {"text": 2.0, "audio": 1.0}
-    view = ConditionedRows(rows, "noise:text:0.5", scales, seed=3, condition_index=4)
-    noisy = view[1]
-    noise = noisy["text_feat"] - rows[1]["text_feat"]
-    assert noise.std() == pytest.approx(0.5 * 2.0, rel=0.05)  # 2000 draws
-    assert np.array_equal(noisy["audio_feat"], rows[1]["audio_feat"])
-    assert np.array_equal(view[1]["text_feat"], noisy["text_feat"])  # reproducible
-    other = ConditionedRows(rows, "noise:text:0.5", scales, seed=4, condition_index=4)[1]
-    assert not np.array_equal(other["text_feat"], noisy["text_feat"])
-    both = ConditionedRows(rows, "noise:all:1.0", scales, seed=3, condition_index=5)[0]
-    assert not np.array_equal(both["audio_feat"], rows[0]["audio_feat"])
+    scales = {"text": 2.0, "audio": 0.5}
+    conditions = ["noise:text:0.5", "noise:text:1.0", "noise:all:0.5"]
+    out = _conditioned(rows, conditions, scales, seed=3, batch_size=3)
+    clean = out[""][0]
+    mask = clean.masks["text"]
+    half = out["noise:text:0.5"][0].features["text"] - clean.features["text"]
+    # noise on every real step, of standard deviation level * s_m; padded steps stay zero
+    assert half[~mask].abs().max() == 0 and (half[mask] != 0).all()
+    assert float(half[mask].std()) == pytest.approx(0.5 * 2.0, rel=0.05)  # 3630 draws
+    assert torch.equal(out["noise:text:0.5"][0].features["audio"], clean.features["audio"])
+    # one draw per batch, shared by the levels and the all curve (common random numbers)
+    one = out["noise:text:1.0"][0].features["text"] - clean.features["text"]
+    assert torch.allclose(one, 2 * half, atol=1e-5)
+    everything = out["noise:all:0.5"][0]
+    assert torch.allclose(everything.features["text"] - clean.features["text"], half, atol=1e-6)
+    audio_noise = everything.features["audio"] - clean.features["audio"]
+    assert (audio_noise[clean.masks["audio"]] != 0).all()
+    assert audio_noise[~clean.masks["audio"]].abs().max() == 0
+
+    # a clip's noise depends on the seed and its place in the split, not on the batching
+    small = _conditioned(rows, conditions, scales, seed=3, batch_size=2)
+    for i in range(3):
+        batch = small["noise:text:0.5"][i // 2]
+        steps = rows[i]["text_feat"].shape[0]
+        assert torch.allclose(batch.features["text"][i % 2, :steps],
+                              out["noise:text:0.5"][0].features["text"][i, :steps])
+    other = _conditioned(rows, conditions, scales, seed=4, batch_size=3)
+    assert not torch.equal(other["noise:text:0.5"][0].features["text"],
+                           out["noise:text:0.5"][0].features["text"])
     with pytest.raises(ProtocolError, match="unknown robustness condition"):
-        ConditionedRows(rows, "blur:text", scales, seed=0, condition_index=1)
+        BatchConditions(["blur:text"], scales, 0, ["text", "audio"])
+    with pytest.raises(ProtocolError, match="unknown robustness condition"):
+        BatchConditions(["noise:text:loud"], scales, 0, ["text", "audio"])
+    with pytest.raises(ProtocolError, match="no noise scale"):
+        BatchConditions(["noise:all:1.0"], {"text": 1.0}, 0, ["text", "audio"])
 
 
-def test_feature_scales_on_a_dataset():
-    import datasets
+def test_noise_scales_from_recorded_moments():
+    from sdme.built import FeatureStats
 
-    features = datasets.Features({"text_feat": datasets.Array2D((None, 2), "float32")})
-    data = datasets.Dataset.from_dict(
-        {"text_feat": [np.array([[1, 3], [1, 3]], np.float32), np.zeros((0, 2), np.float32),
-                       np.array([[1, 3]], np.float32)]}, features=features)
-    assert feature_scales(data, ["text"]) == pytest.approx({"text": 1.0})  # values 1,3,1,3,1,3
+    stats = {"text": FeatureStats(values=6, mean=2.0, std=1.0),
+             "audio": FeatureStats(values=4, mean=1.0, std=0.0)}
+    assert noise_scales(stats, ["text", "audio"]) == {"text": 1.0, "audio": 1.0}
+    stats["text"] = FeatureStats(values=6, mean=2.0, std=0.25)
+    assert noise_scales(stats, ["text"]) == {"text": 0.25}
     with pytest.raises(ProtocolError, match="no feature values"):
-        feature_scales(data.select([1]), ["text"])
+        noise_scales({"text": FeatureStats(values=0, mean=0.0, std=0.0)}, ["text"])
 
 
 def test_run_config(tmp_path):
@@ -384,15 +429,18 @@ def test_missing_dataset_says_how_to_build(tmp_path):
 
 @pytest.mark.slow
 def test_run_submit_leaderboard_end_to_end(tmp_path, monkeypatch):
-    """A real (tiny) build, 2 seeds x 2 epochs of mren, then submit and leaderboard."""
+    """A real (tiny) build, 2 seeds x 2 epochs of mren, then submit and leaderboard; every
+    split is read from the parquet in place (no ``datasets`` Arrow cache copy is made)."""
+    import datasets
+
     import baselines.train as trainer
     from benchmark.__main__ import main
     from benchmark.results import load_results, read_predictions
 
     built = tiny_built(tmp_path)
-    test_ids = set(datasets_ids(built, "test"))
+    test_ids = set(datasets_ids(built, "test", tmp_path / "reference-cache"))
     events: list[tuple] = []
-    real_fit, real_predict = trainer.fit, trainer.predict
+    real_fit, real_predict = trainer.fit, trainer.predict_variants
 
     def spy_fit(model, train_data, val_data, config=None, model_name=None, **kwargs):
         # train and validation are streamed from parquet (bounded memory), not the mapped table
@@ -404,13 +452,21 @@ def test_run_submit_leaderboard_end_to_end(tmp_path, monkeypatch):
         events.append(("fit_end", config.seed))
         return result
 
-    def spy_predict(model, data, config=None):
-        out = real_predict(model, data, config)
-        events.append(("predict", config.seed, set(out.ids) <= test_ids and bool(out.ids)))
+    def spy_predict(model, data, config, variants):
+        out = real_predict(model, data, config, variants)
+        events.append(("predict", config.seed, set(out[""].ids) <= test_ids and bool(out[""].ids),
+                       sorted(out)))
         return out
 
+    def no_copy(*args, **kwargs):
+        raise AssertionError("the benchmark made a datasets Arrow copy of the dataset")
+
+    cache = tmp_path / "hf-cache"
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", cache)
+    monkeypatch.setattr(datasets, "load_dataset", no_copy)
+    monkeypatch.setattr(datasets.Dataset, "from_parquet", no_copy)
     monkeypatch.setattr(trainer, "fit", spy_fit)
-    monkeypatch.setattr(trainer, "predict", spy_predict)
+    monkeypatch.setattr(trainer, "predict_variants", spy_predict)
     runner = CliRunner()
     result = runner.invoke(main, ["run", "--model", "mren", "--seeds", "0,1", "--epochs", "2",
                                   "--device", "cpu", "--data-dir", str(tmp_path)])
@@ -420,13 +476,15 @@ def test_run_submit_leaderboard_end_to_end(tmp_path, monkeypatch):
                         ).aggregate.metrics["accuracy"].mean
     assert f"| 1 | mren | {mean:.4f} ± " in result.output
 
-    # the test split was predicted only after each seed's fit returned
+    # the test split was predicted only after each seed's fit returned, once per seed, with
+    # every condition made from the same batches
     for i, event in enumerate(events):
         if event[0] == "predict" and event[2]:
             last_fit = [e for e in events[:i] if e[0] in ("fit_start", "fit_end")][-1]
             assert last_fit == ("fit_end", event[1])
-    n_conditions = len(robustness_conditions(toy_task()))
-    assert sum(1 for e in events if e[0] == "predict" and e[2]) == 2 * (1 + n_conditions)
+    test_passes = [e for e in events if e[0] == "predict" and e[2]]
+    assert [e[1] for e in test_passes] == [0, 1]
+    assert all(e[3] == sorted(["", *robustness_conditions(toy_task())]) for e in test_passes)
 
     results_file = tmp_path / "results" / "mren" / "sdme-sample-discrete.json"
     results = load_results(results_file)
@@ -442,9 +500,9 @@ def test_run_submit_leaderboard_end_to_end(tmp_path, monkeypatch):
     # test clips as the run did, and knows its task and the dataset's extractors
     from baselines import EmotionModel
     from benchmark.protocol import checkpoint_dir
-    from sdme.loading import load_dataset
+    from sdme.loading import ParquetRows
 
-    test_rows = load_dataset(built, split="test").with_format("numpy")
+    test_rows = list(ParquetRows(built, "test", shuffle=False))
     for seed in (0, 1):
         folder = checkpoint_dir(tmp_path / "results", "mren", "sdme-sample-discrete", seed)
         assert folder == results_file.parent / "sdme-sample-discrete.checkpoints" / f"seed-{seed}"
@@ -455,13 +513,14 @@ def test_run_submit_leaderboard_end_to_end(tmp_path, monkeypatch):
         assert info.dataset.fingerprint == results.dataset.fingerprint
         assert {m: e.name for m, e in info.dataset.extractors.items()} == {
             "text": "double", "audio": "double", "vision": "double"}
-        again = real_predict(model, test_rows)
+        again = real_predict(model, test_rows, None, lambda batch: [("", batch)])[""]
         assert {cid: int(p) for cid, p in zip(again.ids, again.predicted(), strict=True)} == {
             cid: r["prediction"] for cid, r in records[seed].items()}
 
     result = runner.invoke(main, ["submit", str(results_file), "--data-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "accepted: mren on sdme-sample-discrete" in result.output
+    assert not cache.exists(), "an Arrow cache copy was written"
     result = runner.invoke(main, ["leaderboard", "--data-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     markdown = (tmp_path / "leaderboard" / "index.md").read_text()
@@ -472,10 +531,10 @@ def test_run_submit_leaderboard_end_to_end(tmp_path, monkeypatch):
     assert (results_file.parent / ".eval_results" / "sdme-sample-discrete.yaml").is_file()
 
 
-def datasets_ids(built, split: str) -> list[str]:
+def datasets_ids(built, split: str, cache_dir=None) -> list[str]:
     from sdme.loading import load_dataset
 
-    return list(load_dataset(built, split=split)["clip_id"])
+    return list(load_dataset(built, split=split, cache_dir=cache_dir)["clip_id"])
 
 
 def test_continuous_task_scoring():

@@ -311,3 +311,35 @@ def test_trainer_uses_model_hooks(train_rows) -> None:
                for h in result.history)
     with pytest.raises(ValueError, match="registered name"):
         fit(model, train_rows, None, cpu_config(epochs=1, out_dir="unused"))
+
+
+def test_predict_variants_reads_each_batch_once(train_rows) -> None:
+    from dataclasses import replace
+
+    from baselines.train import predict_variants
+
+    model = build("late_fusion")
+    seen: list[int] = []
+
+    def variants(batch):
+        seen.append(batch.size)
+        yield "", batch
+        yield "doubled", replace(batch, features={m: 2 * f for m, f in batch.features.items()})
+
+    out = predict_variants(model, train_rows, cpu_config(), variants)
+    assert list(out) == ["", "doubled"] and sum(seen) == len(train_rows)  # one pass
+    assert np.array_equal(out[""].logits, predict(model, train_rows, cpu_config()).logits)
+    doubled = [{**r, **{f"{m}_feat": 2 * r[f"{m}_feat"] for m in DIMS}} for r in train_rows]
+    assert np.allclose(out["doubled"].logits, predict(model, doubled, cpu_config()).logits,
+                       atol=1e-5)
+
+    batches: list[int] = []
+
+    def uneven(batch):  # a variant that only the second batch has
+        batches.append(batch.size)
+        yield "", batch
+        if len(batches) == 2:
+            yield "late", batch
+
+    with pytest.raises(ValueError, match="variants"):
+        predict_variants(model, train_rows, cpu_config(), uneven)

@@ -225,6 +225,24 @@ def read_build_info(folder: str | os.PathLike) -> BuildInfo:
         raise ProtocolError(str(exc)) from None
 
 
+def provenance_identity(build_info: Mapping[str, Any], where: str = "build_info.json"
+                        ) -> tuple[str, dict[str, dict[str, Any]]]:
+    """What identifies how a dataset was made, as the fingerprints hash it: the source corpus's
+    fingerprint, and each modality's extractor name, version and config fingerprint.
+
+    Raises:
+        ProtocolError: ``build_info`` (the provenance's JSON form) lacks them.
+    """
+    try:
+        source = build_info["source"]["fingerprint"]
+        extractors = {m: {k: e[k] for k in ("name", "version", "fingerprint")}
+                      for m, e in sorted(build_info["extractors"].items())}
+    except (KeyError, TypeError) as exc:
+        raise ProtocolError(f"{where} lacks source.fingerprint or extractors ({exc!r}): "
+                            "rebuild the dataset with `sdme build`") from exc
+    return source, extractors
+
+
 def dataset_fingerprint(reference: TestReference, build_info: Mapping[str, Any]) -> str:
     """sha256 identifying the test labels and how the dataset was made (module docstring).
 
@@ -233,13 +251,7 @@ def dataset_fingerprint(reference: TestReference, build_info: Mapping[str, Any])
     Raises:
         ProtocolError: ``build_info`` lacks the source fingerprint or the extractors.
     """
-    try:
-        source = build_info["source"]["fingerprint"]
-        extractors = {m: {k: e[k] for k in ("name", "version", "fingerprint")}
-                      for m, e in sorted(build_info["extractors"].items())}
-    except (KeyError, TypeError) as exc:
-        raise ProtocolError(f"build_info.json lacks source.fingerprint or extractors "
-                            f"({exc!r}): rebuild the dataset with `sdme build`") from exc
+    source, extractors = provenance_identity(build_info)
     pairs = sorted([cid, reference.label_key(i)] for i, cid in enumerate(reference.ids))
     payload = {"fingerprint_version": FINGERPRINT_VERSION, "test": pairs,
                "taxonomy": list(reference.class_names or []), "source": source,
@@ -473,6 +485,6 @@ def load_test_reference(task: Task, folder: str | os.PathLike
 
 __all__ = ["BUILD_INFO_NAME", "FINGERPRINT_VERSION", "ProtocolError", "TestReference",
            "aggregate_report", "check_coverage", "dataset_fingerprint", "format_level",
-           "load_test_reference", "noise_curves", "read_build_info", "reference_columns",
-           "resolve_task_dataset",
-           "robustness_conditions", "score_predictions", "score_seed"]
+           "load_test_reference", "noise_curves", "provenance_identity", "read_build_info",
+           "reference_columns", "resolve_task_dataset", "robustness_conditions",
+           "score_predictions", "score_seed"]

@@ -55,7 +55,12 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.results import Tuning
-from benchmark.scoring import ProtocolError, read_build_info, resolve_task_dataset
+from benchmark.scoring import (
+    ProtocolError,
+    provenance_identity,
+    read_build_info,
+    resolve_task_dataset,
+)
 from benchmark.tasks import DEFAULT_TASK, Task, get_task
 
 TUNED_DIRNAME = "tuned"
@@ -110,14 +115,8 @@ def development_fingerprint(folder: str | os.PathLike, task: Task) -> str:
 
     info = read_build_info(folder)
     names = list(info.taxonomy) if task.task_type == "discrete" else None
-    provenance = info.to_dict()
-    try:
-        source = provenance["source"]["fingerprint"]
-        extractors = {m: {k: e[k] for k in ("name", "version", "fingerprint")}
-                      for m, e in sorted(provenance["extractors"].items())}
-    except (KeyError, TypeError) as exc:
-        raise ProtocolError(f"{folder}: build_info.json lacks source.fingerprint or extractors "
-                            f"({exc!r}): rebuild the dataset with `sdme build`") from exc
+    source, extractors = provenance_identity(info.to_dict(),
+                                             f"{folder}/build_info.json")
 
     def key(value: Any) -> Any:
         if value is None:

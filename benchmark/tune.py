@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.results import Tuning
-from benchmark.scoring import ProtocolError, read_build_info, resolve_task_dataset
+from benchmark.scoring import ProtocolError, check_built, read_build_info, resolve_task_dataset
 from benchmark.tasks import DEFAULT_TASK, Task, get_task
 
 TUNED_DIRNAME = "tuned"
@@ -360,6 +360,7 @@ def tune(model_name: str, task: str | Task = DEFAULT_TASK, *, trials: int = DEFA
                         f"{model_name}'s search space")
 
     folder = resolve_task_dataset(task, data_dir, dataset)
+    check_built(folder, shards=False)  # the contract, without opening the test split
     info = read_build_info(folder)
     missing = [m for m in task.modalities if m not in info.dims]
     if missing:

@@ -429,19 +429,22 @@ def _html_text(line: str) -> str:
     return re.sub(r"`([^`]*)`", r"<code>\1</code>", html.escape(line))
 
 
-def _html_cell(cell: str) -> str:
+def _html_cell(cell: str, model: bool = False) -> str:
     if cell.startswith("**") and cell.endswith("**") and len(cell) > 4:
         return f'<td class="best"><strong>{html.escape(cell[2:-2])}</strong></td>'
-    return f"<td>{html.escape(cell)}</td>"
+    return f'<td class="model">{html.escape(cell)}</td>' if model else \
+        f"<td>{html.escape(cell)}</td>"
 
 
 def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]], css: str,
-                shipped: Sequence[bool] = ()) -> str:
-    """A table; rows from the shipped reference store get ``class="shipped"``."""
+                shipped: Sequence[bool] = (), model_column: int = 0) -> str:
+    """A table; rows from the shipped reference store get ``class="shipped"``, the others
+    ``class="local"``; the model's cell ``class="model"``."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join(
         f'<tr class="{"shipped" if i < len(shipped) and shipped[i] else "local"}">'
-        + "".join(_html_cell(c) for c in row) + "</tr>" for i, row in enumerate(rows))
+        + "".join(_html_cell(c, j == model_column) for j, c in enumerate(row)) + "</tr>"
+        for i, row in enumerate(rows))
     return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
@@ -452,7 +455,7 @@ th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
 th:first-child, td:first-child, td:nth-child(2) { text-align: left; }
 td.best { background: #e8f4e8; }
 tr.shipped td { color: #1f4e79; }
-tr.local td:nth-child(2), tr.local td:first-child { font-weight: 600; }
+tr.local td.model { font-weight: 600; }
 h2 .badge { font-size: 0.6em; font-weight: normal; color: #a33; }
 img { max-width: 100%; border: 1px solid #eee; }
 """
@@ -496,7 +499,7 @@ def render_html(boards: Sequence[TaskBoard],
         parts += [f'<section id="{task_id}"><h2>{title}</h2>',
                   *(f"<p>{_html_text(line)}</p>" for line in _intro(board)),
                   *([card] if card else []), *figure("deviation"),
-                  _html_table(*tables.main, css="main", shipped=shipped)]
+                  _html_table(*tables.main, css="main", shipped=shipped, model_column=1)]
         if tables.agreement:
             parts += [f"<h3>{html.escape(AGREEMENT_TITLE)}</h3>",
                       _html_table(*tables.agreement, css="agreement", shipped=shipped)]

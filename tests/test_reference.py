@@ -167,8 +167,9 @@ def test_leaderboard_shows_the_reference_beside_the_users_run(tiny, tmp_path):
     assert sorted(runs_column) == ["shipped reference", "shipped reference", "this machine"]
     assert "labelled `(reference)`" in text
     page = written.html.read_text()
-    assert page.count('<tr class="shipped"><td>') >= 2 and "<td>mren (reference)</td>" in page
-    assert '<tr class="local"><td>' in page and "<td>mren</td>" in page
+    assert page.count('<tr class="shipped"><td') >= 2
+    assert '<td class="model">mren (reference)</td>' in page
+    assert '<tr class="local"><td' in page and '<td class="model">mren</td>' in page
 
     result = CliRunner().invoke(_main(), ["leaderboard", "--store", str(local), "--out",
                                           str(tmp_path / "plain"), "--no-reference"])

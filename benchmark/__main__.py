@@ -1,10 +1,14 @@
 """``python -m benchmark``: thin click wrappers over the benchmark's library functions.
 
     python -m benchmark list                          # tasks and models
+    python -m benchmark dataset                       # make the main task's dataset
     python -m benchmark tune --model mren --trials 20 # search on validation; run then uses it
-    python -m benchmark run --model mren              # the standard protocol on the default task
+    python -m benchmark run --model mren              # the standard protocol on the main task
+    python -m benchmark run --model mren --dataset DIR    # an ad-hoc task on your dataset
     python -m benchmark submit RESULTS.json           # re-check and accept into the leaderboard
     python -m benchmark leaderboard                   # Markdown + static HTML with plots
+    python -m benchmark screenshot --out page.png     # the page as PNG (headless Chromium)
+    python -m benchmark reference make|check          # the shipped reference results
     python -m benchmark export RESULTS.json           # Hugging Face .eval_results YAML
     python -m benchmark eval-yaml DATASET             # the benchmark dataset's eval.yaml
 """
@@ -51,7 +55,8 @@ def list_command() -> None:
 
     click.echo("tasks:")
     for task in list_tasks():
-        default = "  (default)" if task.name == DEFAULT_TASK else ""
+        default = "  (main task, default)" if task.name == DEFAULT_TASK else (
+            "  (pipeline check)" if task.pipeline_check else "")
         click.echo(f"  {task.key:<28} dataset={task.dataset:<10} {task.task_type:<10} "
                    f"main={task.main_score}  metrics={','.join(task.metrics)}{default}")
     click.echo("models:")
@@ -61,7 +66,9 @@ def list_command() -> None:
 
 @main.command("run")
 @click.option("--model", "model_name", required=True, help="Registered model name.")
-@click.option("--task", "task_name", default=None, help="Task name or NAME@VERSION.")
+@click.option("--task", "task_name", default=None,
+              help="Task name or NAME@VERSION (default: the main task; with --dataset and no "
+                   "--task, an ad-hoc task derived from the dataset).")
 @click.option("--seeds", default=None, help="Comma-separated seeds (default: the protocol's 5).")
 @click.option("--device", default=None,
               help="auto, cpu, cuda, cuda:N (default: the config's train.device, else auto).")
@@ -75,14 +82,18 @@ def list_command() -> None:
               help=DATASET_HELP)
 @click.option("--no-tuned", is_flag=True,
               help="Ignore the config `benchmark tune` wrote for this model and task.")
+@click.option("--gzip", "compress", is_flag=True,
+              help="Write the predictions gzip-compressed (<task>.predictions.jsonl.gz).")
 def run_command(model_name: str, task_name: str | None, seeds: str | None, device: str | None,
                 config_path: str | None, epochs: int | None, out_dir: str | None,
-                data_dir: str | None, dataset: str | None, no_tuned: bool) -> None:
+                data_dir: str | None, dataset: str | None, no_tuned: bool,
+                compress: bool) -> None:
     """Train and score MODEL with the standard protocol; write its results file.
 
     The config is, in this order: --config; else the one `benchmark tune` chose for MODEL and
     the task (<data_dir>/tuned/<task>/<model>.yaml) unless --no-tuned; else the defaults.
-    --epochs overrides any of them.
+    --epochs overrides any of them. Each finished seed is kept: the same command run again
+    resumes from them (and says so).
     """
     from benchmark.leaderboard import results_summary
     from benchmark.protocol import DEFAULT_SEEDS, load_run_config, run_benchmark
@@ -98,15 +109,19 @@ def run_command(model_name: str, task_name: str | None, seeds: str | None, devic
     if config_path is not None:
         click.echo(f"config file: {config_path}", err=True)
     try:
-        output = run_benchmark(model_name, task_name or DEFAULT_TASK,
+        output = run_benchmark(model_name,
+                               task_name or (None if dataset else DEFAULT_TASK),
                                seeds=_parse_seeds(seeds) or DEFAULT_SEEDS, device=device,
                                config=config, out_dir=out_dir, data_dir=data_dir,
                                dataset=dataset, tuned=config_path is None and not no_tuned,
-                               log=lambda m: click.echo(m, err=True))
+                               compress=compress, log=lambda m: click.echo(m, err=True))
     except (FileNotFoundError, ProtocolError, TaskError, ValueError, KeyError,
             TypeError) as exc:
         _fail(str(exc) if not isinstance(exc, KeyError) else str(exc.args[0]))
     click.echo(results_summary(output.results))
+    if output.results.task.adhoc:
+        click.echo(f"ad hoc: {output.results.task.name} was derived from the dataset; it is "
+                   "not a pinned benchmark task")
     click.echo(f"results: {output.results_path}")
     click.echo(f"predictions: {output.predictions_path}")
 
@@ -184,6 +199,26 @@ def submit_command(results_file: str, data_dir: str | None, dataset: str | None,
     click.echo(accepted.summary())
 
 
+@main.command("dataset")
+@click.option("--task", "task_name", default=None, help="Task name (default: the main task).")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=DATA_DIR_HELP)
+def dataset_command(task_name: str | None, data_dir: str | None) -> None:
+    """Make a task's dataset with its registered source (nothing to do when it is built).
+
+    Generated datasets (`sdme import synth --preset ...`) are made here; a corpus you must
+    supply gets its recipe instead.
+    """
+    from benchmark.reference import make_dataset
+    from benchmark.tasks import DEFAULT_TASK, TaskError
+
+    try:
+        folder = make_dataset(task_name or DEFAULT_TASK, data_dir,
+                              log=lambda m: click.echo(m, err=True))
+    except (TaskError, ValueError, RuntimeError) as exc:
+        _fail(str(exc))
+    click.echo(str(folder))
+
+
 @main.command("leaderboard")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=DATA_DIR_HELP)
 @click.option("--store", type=click.Path(file_okay=False), default=None,
@@ -191,19 +226,106 @@ def submit_command(results_file: str, data_dir: str | None, dataset: str | None,
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Where to write index.md, index.html and plots/ (default: the store).")
 @click.option("--task", "task_name", default=None, help="Only this task.")
+@click.option("--reference/--no-reference", default=True, show_default=True,
+              help="Show the shipped reference results (benchmark/data/reference/) beside yours.")
 def leaderboard_command(data_dir: str | None, store: str | None, out_dir: str | None,
-                        task_name: str | None) -> None:
+                        task_name: str | None, reference: bool) -> None:
     """Render the leaderboard as Markdown and a static HTML page."""
     from benchmark.leaderboard import write_leaderboard
+    from benchmark.reference import REFERENCE_DIR
     from benchmark.results import ResultsError
     from benchmark.submit import leaderboard_dir
 
     try:
-        written = write_leaderboard(store or leaderboard_dir(data_dir), out_dir, task_name)
+        written = write_leaderboard(store or leaderboard_dir(data_dir), out_dir, task_name,
+                                    reference=REFERENCE_DIR if reference else None)
     except (FileNotFoundError, ResultsError) as exc:
         _fail(str(exc))
     click.echo(f"markdown: {written.markdown}")
     click.echo(f"html: {written.html}")
+
+
+@main.command("screenshot")
+@click.option("--html", "page", type=click.Path(dir_okay=False), default=None,
+              help="The page (default: <data_dir>/leaderboard/index.html).")
+@click.option("--out", type=click.Path(dir_okay=False), default="leaderboard.png",
+              show_default=True, help="The PNG to write.")
+@click.option("--width", type=click.IntRange(min=200), default=1400, show_default=True)
+@click.option("--height", type=click.IntRange(min=200), default=2400, show_default=True,
+              help="Window height: the part of the page shown (blank rows are cropped).")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=DATA_DIR_HELP)
+def screenshot_command(page: str | None, out: str, width: int, height: int,
+                       data_dir: str | None) -> None:
+    """Render the leaderboard page to PNG with headless Chromium (what the README shows)."""
+    from benchmark.screenshot import ScreenshotError, screenshot
+    from benchmark.submit import leaderboard_dir
+
+    try:
+        written = screenshot(page or leaderboard_dir(data_dir) / "index.html", out,
+                             width=width, height=height)
+    except ScreenshotError as exc:
+        _fail(str(exc))
+    click.echo(str(written))
+
+
+@main.group("reference")
+def reference_group() -> None:
+    """The shipped reference results (benchmark/data/reference/): make them, check them."""
+
+
+@reference_group.command("make")
+@click.option("--model", "models", multiple=True,
+              help="Only this model (repeatable; default: every registered model).")
+@click.option("--seeds", default=None, help="Comma-separated seeds (default: the protocol's 5).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="train.epochs (default: the trainer's; anything else is a trial that "
+                   "`reference check` calls stale).")
+@click.option("--device", default=None, help="auto, cpu, cuda, cuda:N (default: auto).")
+@click.option("--store", type=click.Path(file_okay=False), default=None,
+              help="Reference store (default: benchmark/data/reference/ in the package).")
+@click.option("--work", type=click.Path(file_okay=False), default=None,
+              help="Where the runs write (default: <data_dir>/reference-runs; resumable).")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=DATA_DIR_HELP)
+def reference_make_command(models: tuple[str, ...], seeds: str | None, epochs: int | None,
+                           device: str | None, store: str | None, work: str | None,
+                           data_dir: str | None) -> None:
+    """Run every registered model on the reference tasks and submit each result into the
+    shipped store (`benchmark run` + `benchmark submit --replace`, predictions gzipped)."""
+    from benchmark.reference import REFERENCE_DIR, make_reference
+    from benchmark.scoring import ProtocolError
+    from benchmark.submit import SubmissionError
+    from benchmark.tasks import TaskError
+
+    try:
+        written = make_reference(models=list(models) or None, seeds=_parse_seeds(seeds),
+                                 epochs=epochs, device=device, store=store or REFERENCE_DIR,
+                                 work=work, data_dir=data_dir,
+                                 log=lambda m: click.echo(m, err=True))
+    except (FileNotFoundError, ProtocolError, SubmissionError, TaskError, ValueError,
+            KeyError, TypeError) as exc:
+        _fail(str(exc) if not isinstance(exc, KeyError) else str(exc.args[0]))
+    for path in written:
+        click.echo(str(path))
+
+
+@reference_group.command("check")
+@click.option("--store", type=click.Path(file_okay=False), default=None,
+              help="Reference store (default: benchmark/data/reference/ in the package).")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=DATA_DIR_HELP)
+def reference_check_command(store: str | None, data_dir: str | None) -> None:
+    """Re-verify every shipped result with submit's checks and flag stale ones (exit 1)."""
+    from benchmark.reference import (
+        REFERENCE_DIR,
+        check_reference,
+        reference_files,
+        stale_message,
+    )
+
+    root = store or REFERENCE_DIR
+    problems = check_reference(root, data_dir=data_dir)
+    if problems:
+        _fail(stale_message(problems))
+    click.echo(f"{root}: {len(reference_files(root))} reference result(s), all current")
 
 
 @main.command("export")

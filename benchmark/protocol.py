@@ -29,6 +29,11 @@ Every number in a results file is then computed from the per-clip predictions al
 ``benchmark.scoring.score_predictions`` — the same function ``benchmark submit`` runs to
 re-check a file — and :func:`write_results` writes the predictions and the results file.
 
+Each seed is kept as it finishes (``benchmark.partial``: its predictions and selection beside
+its checkpoint), so running the same command again resumes from the finished seeds, and says
+so; a run with another config, task or dataset starts over and moves the old seeds aside.
+Without a task but with a dataset, the task is derived from the dataset (``benchmark.adhoc``).
+
 The run config is the defaults, or a config file given by hand (``--config``), or else the
 config ``benchmark tune`` chose for this model and task on the validation split
 (``<data_dir>/tuned/<task>/<model>.yaml``, :mod:`benchmark.tune`), which the run checks was
@@ -53,8 +58,8 @@ from typing import Any
 import numpy as np
 
 from benchmark.metrics import METRIC_SPEC_VERSION
+from benchmark.partial import FinishedSeed, FinishedSeeds, run_identity
 from benchmark.results import (
-    PREDICTIONS_FORMAT,
     RESULTS_FORMAT,
     SCHEMA_VERSION,
     DatasetRef,
@@ -67,6 +72,7 @@ from benchmark.results import (
     Selection,
     TaskRef,
     Tuning,
+    predictions_format,
     predictions_name,
     results_path,
     save_results,
@@ -76,14 +82,16 @@ from benchmark.robustness import BatchConditions, noise_scales
 from benchmark.scoring import (
     ProtocolError,
     TestReference,
+    check_built,
     dataset_fingerprint,
     read_build_info,
     reference_columns,
     resolve_task_dataset,
     robustness_conditions,
     score_predictions,
+    score_seed,
 )
-from benchmark.tasks import DEFAULT_TASK, Task, get_task
+from benchmark.tasks import ADHOC_PREFIX, DEFAULT_TASK, Task, get_task
 from sdme.config import ConfigError, from_mapping, read_yaml_mapping
 
 DEFAULT_SEEDS: tuple[int, ...] = (0, 1, 2, 3, 4)
@@ -311,19 +319,20 @@ def _predictions_for_seed(task: Task, model: Any, test: Any, scales: Mapping[str
     return records
 
 
-def run_benchmark(model_name: str, task: str | Task = DEFAULT_TASK, *,
+def run_benchmark(model_name: str, task: str | Task | None = DEFAULT_TASK, *,
                   seeds: Sequence[int] = DEFAULT_SEEDS, device: str | None = None,
                   config: Mapping[str, Any] | None = None,
                   out_dir: str | os.PathLike | None = None,
                   data_dir: str | os.PathLike | None = None,
                   dataset: str | os.PathLike | None = None,
-                  tuned: bool = True,
+                  tuned: bool = True, compress: bool = False,
                   log: Callable[[str], None] | None = None) -> RunOutput:
     """Runs the standard protocol for one model on one task and writes its results.
 
     Args:
         model_name: a registered model (``baselines.list_models()``).
-        task: task name (``name`` or ``name@version``) or a :class:`Task`.
+        task: task name (``name`` or ``name@version``) or a :class:`Task`; None with a
+            ``dataset``: the ad-hoc task derived from it (``benchmark.adhoc``).
         seeds: the seeds (default: the protocol's five).
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...; None: the run config's ``train.device``,
             else ``"auto"``.
@@ -336,6 +345,7 @@ def run_benchmark(model_name: str, task: str | Task = DEFAULT_TASK, *,
             fingerprint must still match a pinned task).
         tuned: use the config ``benchmark tune`` wrote for this model and task, if there is one
             and ``config`` has no ``tuned`` section; ``config`` overrides its values.
+        compress: write the predictions gzip-compressed (``.jsonl.gz``).
         log: progress messages (default: none).
 
     Returns:
@@ -362,6 +372,10 @@ def run_benchmark(model_name: str, task: str | Task = DEFAULT_TASK, *,
     )
 
     say = log or (lambda _msg: None)
+    if task is None:
+        from benchmark.adhoc import run_task
+
+        task = run_task(dataset, data_dir, say)
     task = get_task(task)
     seeds = [int(s) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
@@ -381,6 +395,7 @@ def run_benchmark(model_name: str, task: str | Task = DEFAULT_TASK, *,
     device = device or str(config["train"].pop("device", None) or "auto")
 
     folder = resolve_task_dataset(task, data_dir, dataset)
+    check_built(folder)  # the contract `sdme validate --built` checks first
     sizes = split_sizes(folder)
     for role, split in (("train", task.train_split), ("validation", task.validation_split),
                         ("test", task.test_split)):
@@ -417,6 +432,9 @@ def run_benchmark(model_name: str, task: str | Task = DEFAULT_TASK, *,
     resolved_device = str(resolve_device(device))
     say(f"{task.key}: {model_name} on {folder} ({n_train} train, {len(validation)} "
         f"validation, {len(reference.ids)} test clips), seeds {seeds}, device {resolved_device}")
+    if task.pipeline_check:
+        say(f"{task.key} is a pipeline check ({len(reference.ids)} test clips): its numbers "
+            "show the pipeline runs, not how good a model is")
     say(_describe_config(tuning, tuning_path, config))
 
     store = Path(out_dir) if out_dir else paths.data_dir(data_dir) / "results"
@@ -428,7 +446,16 @@ def run_benchmark(model_name: str, task: str | Task = DEFAULT_TASK, *,
     selections: dict[int, Selection] = {}
     train_config = model_config = None
     num_parameters = 0
+    finished = _finished_seeds(store, model_name, task, model_options, config, device,
+                               resolved_device, tuning, fingerprint)
+    done = finished.load(seeds, say)
     for seed in seeds:
+        if seed in done:  # finished by an earlier run of the same command
+            records[seed], selections[seed] = done[seed].records, done[seed].selection
+            if train_config is None:
+                train_config, model_config = done[seed].train_config, done[seed].model_config
+                num_parameters = done[seed].num_parameters
+            continue
         seed_everything(seed)
         model = baselines.create_model(model_name, **model_options)
         train_cfg = make_config(config["train"], seed=seed, device=device,
@@ -444,23 +471,45 @@ def run_benchmark(model_name: str, task: str | Task = DEFAULT_TASK, *,
                                      else float(result.best_score),
                                      epochs_run=len(result.history),
                                      stopped_early=result.stopped_early)
+        kept = FinishedSeed(seed=seed, records=records[seed], selection=selections[seed],
+                            model_config=_jsonable(dataclasses.asdict(model.config)),
+                            train_config=_jsonable({k: v for k, v in train_cfg.to_dict().items()
+                                                    if k not in ("seed", "out_dir")}),
+                            num_parameters=int(sum(p.numel() for p in model.parameters())))
+        finished.save(kept, score_seed(task, reference, records[seed], seed).metrics)
         if train_config is None:
-            train_config = {k: v for k, v in train_cfg.to_dict().items()
-                            if k not in ("seed", "out_dir")}
-            model_config = dataclasses.asdict(model.config)
-            num_parameters = int(sum(p.numel() for p in model.parameters()))
+            train_config, model_config = kept.train_config, kept.model_config
+            num_parameters = kept.num_parameters
         say(f"  seed {seed}: best epoch {result.best_epoch} "
-            f"(val {result.select_metric} {result.best_score:.4f})"
+            f"(val {result.select_metric} {result.best_score:.4f}); kept in "
+            f"{finished.folder(seed)}"
             if result.best_score is not None else f"  seed {seed}: trained")
 
     return write_results(
-        task, reference, records, seeds, store=store, selections=selections,
+        task, reference, records, seeds, store=store, selections=selections, compress=compress,
         dataset=describe_dataset(task, fingerprint, sizes, build_info),
         model=ModelRef(name=model_name, config=_jsonable(model_config),
                        train_config=_jsonable(train_config), num_parameters=num_parameters,
                        tuning=tuning),
         protocol=ProtocolInfo(noise_scale=scales, conditions=robustness_conditions(task)),
         env=environment(resolved_device))
+
+
+def _finished_seeds(store: Path, model_name: str, task: Task, model_options: Mapping[str, Any],
+                    config: Mapping[str, Mapping[str, Any]], device: str, resolved_device: str,
+                    tuning: Tuning | None, fingerprint: str) -> FinishedSeeds:
+    """The finished-seed store of this run, keyed by its identity (``benchmark.partial``)."""
+    import baselines
+    from baselines.train import make_config
+
+    probe = baselines.create_model(model_name, **model_options)  # its resolved config only
+    identity = run_identity(
+        model=model_name, model_config=dataclasses.asdict(probe.config),
+        train_config=make_config(config["train"], device=device).to_dict(),
+        tuning=None if tuning is None else dataclasses.asdict(tuning), task_key=task.key,
+        task_sha256=task.definition_sha256(), fingerprint=fingerprint, device=resolved_device)
+    root = checkpoint_dir(store, model_name, task.name, 0).parent
+    return FinishedSeeds(root, identity, discrete=task.task_type == "discrete")
 
 
 def _describe_config(tuning: Tuning | None, path: Path | None,
@@ -495,15 +544,17 @@ def write_results(task: Task, reference: TestReference,
                   records: Mapping[int, Mapping[str, PredictionRecord]], seeds: Sequence[int],
                   *, store: str | os.PathLike, model: ModelRef, dataset: DatasetRef,
                   protocol: ProtocolInfo, env: Environment,
-                  selections: Mapping[int, Selection | None] | None = None) -> RunOutput:
-    """Scores the predictions and writes ``<store>/<model>/<task>.json`` and its predictions.
+                  selections: Mapping[int, Selection | None] | None = None,
+                  compress: bool = False) -> RunOutput:
+    """Scores the predictions and writes ``<store>/<model>/<task>.json`` and its predictions
+    (``.jsonl``, or ``.jsonl.gz`` with ``compress``).
 
     The predictions file is written first, then the results file (each atomically), so a
     results file never names predictions that are not there.
     """
     per_seed, aggregate = score_predictions(task, reference, records, seeds, selections)
     target = results_path(store, model.name, task.name)
-    pred_path = target.with_name(predictions_name(task.name))
+    pred_path = target.with_name(predictions_name(task.name, compress))
     ordered = [records[s][c] for s in seeds for c in reference.ids]
     digest, rows = write_predictions(pred_path, ordered)
     results = Results(
@@ -511,13 +562,16 @@ def write_results(task: Task, reference: TestReference,
         metric_spec_version=METRIC_SPEC_VERSION,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         task=TaskRef(name=task.name, version=task.version,
-                     definition_sha256=task.definition_sha256(), definition=task.to_dict()),
+                     definition_sha256=task.definition_sha256(), definition=task.to_dict(),
+                     adhoc=task.name.startswith(ADHOC_PREFIX)),
         dataset=dataset, model=model, seeds=list(seeds), per_seed=per_seed,
         aggregate=aggregate,
         predictions=PredictionsRef(path=pred_path.name, sha256=digest,
-                                   format=PREDICTIONS_FORMAT, rows=rows),
+                                   format=predictions_format(pred_path), rows=rows),
         protocol=protocol, environment=env)
     save_results(results, target)
+    other = target.with_name(predictions_name(task.name, not compress))
+    other.unlink(missing_ok=True)  # the replaced results' predictions, in the other format
     return RunOutput(results=results, results_path=target, predictions_path=pred_path)
 
 

@@ -5,6 +5,7 @@ carrying everything needed to reproduce and to check it)::
 
     <store>/<model>/<task>.json                 the results (this schema)
     <store>/<model>/<task>.predictions.jsonl    per-clip predictions, one line per (seed, clip)
+                                                (or ``.jsonl.gz``: the same lines, gzip-compressed)
 
 The document (``schema_version`` 2) records the task (name, version, full definition and its
  sha256), the dataset (name and fingerprint), the metric-spec version, the model (name,
@@ -28,7 +29,15 @@ Predictions lines (JSON objects, ``predictions.jsonl``)::
      "conditions": {"drop:text": 2, "noise:audio:0.5": 3, ...}}        # relevance weights
 
 ``prediction`` is a class index (discrete tasks) or a score (continuous tasks); ``conditions``
-holds the prediction of the same selected model under each robustness condition.
+holds the prediction of the same selected model under each robustness condition. A predictions
+file named ``*.jsonl.gz`` (``predictions.format`` ``"jsonl.gz"``) holds the same lines
+gzip-compressed (what the shipped reference results use: about a tenth of the bytes);
+``predictions.sha256`` is always the sha256 of the uncompressed lines, so the same predictions
+have the same digest in either form, and decompression is bounded like every read here.
+
+``task.adhoc`` is true for a run on a user's own dataset without a registered task
+(``benchmark.adhoc``: the task is derived from the dataset and named ``adhoc-<dataset>``); it
+may be absent (false) in older files.
 
 Exporters to the Hugging Face formats are in :mod:`benchmark.export`. The module is longer than
 most because the dataclasses below *are* the schema and the validator walks them: splitting them
@@ -38,7 +47,9 @@ from it would make two places to change for one field.
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import hashlib
+import io
 import json
 import math
 import os
@@ -52,6 +63,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.metrics import METRIC_SPEC_VERSION, Aggregate, valid_levels
+from benchmark.tasks import ADHOC_PREFIX
 from sdme import safe_json
 from sdme.fileio import atomic_write_bytes, atomic_write_text
 from sdme.metrics import check_range
@@ -60,6 +72,8 @@ RESULTS_FORMAT = "sdme-benchmark-results"
 SCHEMA_VERSION = 2
 SUPPORTED_SCHEMA_VERSIONS: tuple[int, ...] = (1, 2)
 PREDICTIONS_FORMAT = "jsonl"
+#: Predictions formats, each the file-name suffix after ``.predictions.``.
+PREDICTIONS_FORMATS: tuple[str, ...] = ("jsonl", "jsonl.gz")
 MAX_FILE_BYTES = 50 * 1024 * 1024
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -83,12 +97,17 @@ class ResultsError(ValueError):
 
 @dataclass
 class TaskRef:
-    """The task a file was computed for, with its full definition (lm-eval style)."""
+    """The task a file was computed for, with its full definition (lm-eval style).
+
+    ``adhoc``: derived from a user's dataset, not a registered task (``benchmark.adhoc``); may
+    be absent from a file (false).
+    """
 
     name: str
     version: int
     definition_sha256: str
     definition: dict[str, Any]
+    adhoc: bool = dataclasses.field(default=False, metadata={"optional": True})
 
 
 @dataclass
@@ -396,6 +415,8 @@ def _parse(tp: Any, value: Any, where: str, source: str | None) -> Any:
         kwargs = {}
         for f in declared:
             path = f"{where}.{f.name}" if where else f.name
+            if f.name not in value and f.metadata.get("optional"):
+                continue  # added to schema 2 later: absent means the default
             if f.name not in value:
                 raise ResultsError(source, path, "missing required field")
             kwargs[f.name] = _parse(hints[f.name], value[f.name], path, source)
@@ -537,12 +558,18 @@ def check_consistency(results: Results, source: str | None = None) -> None:
     for where, digest in digests:
         if not _SHA256.match(digest):
             fail(where, f"{digest!r} is not a sha256 hex digest")
-    if results.predictions.format != PREDICTIONS_FORMAT:
-        fail("predictions.format", f"expected {PREDICTIONS_FORMAT!r}, got "
+    if results.predictions.format not in PREDICTIONS_FORMATS:
+        fail("predictions.format", f"expected one of {list(PREDICTIONS_FORMATS)}, got "
              f"{results.predictions.format!r}")
     path = results.predictions.path
     if not path or Path(path).is_absolute() or "/" in path or "\\" in path or path.startswith("."):
         fail("predictions.path", f"{path!r} must be a plain file name beside the results file")
+    if predictions_format(path) != results.predictions.format:
+        fail("predictions.path", f"{path!r} does not end in .{results.predictions.format} "
+             "(predictions.format)")
+    if results.task.adhoc != results.task.name.startswith(ADHOC_PREFIX):
+        fail("task.adhoc", f"{results.task.adhoc} for task {results.task.name!r}: ad-hoc tasks, "
+             f"and only they, are named {ADHOC_PREFIX}<dataset>")
     if not results.seeds:
         fail("seeds", "no seeds")
     if len(set(results.seeds)) != len(results.seeds):
@@ -639,17 +666,65 @@ _OPTIONAL_RECORD_KEYS = {"relevance"}
 
 
 def predictions_bytes(records: Iterable[PredictionRecord]) -> bytes:
-    """The predictions file's bytes: one compact JSON object per line, in the given order."""
+    """The predictions' JSON Lines: one compact JSON object per line, in the given order."""
     lines = [json.dumps(r, separators=(",", ":"), allow_nan=False) for r in records]
     return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
 
 
+def predictions_format(path: str | os.PathLike) -> str:
+    """``"jsonl.gz"`` for a file named ``*.jsonl.gz``, else ``"jsonl"``."""
+    return "jsonl.gz" if str(path).endswith(".jsonl.gz") else PREDICTIONS_FORMAT
+
+
 def write_predictions(path: str | os.PathLike, records: Iterable[PredictionRecord]
                       ) -> tuple[str, int]:
-    """Writes the predictions file atomically; returns its sha256 and number of rows."""
+    """Writes the predictions file atomically, gzip-compressed when ``path`` ends in
+    ``.jsonl.gz`` (byte-identical for the same records: no time stamp in the header).
+
+    Returns:
+        The sha256 of the JSON Lines (uncompressed) and the number of rows.
+    """
     data = predictions_bytes(records)
-    atomic_write_bytes(path, data)
+    if predictions_format(path) == "jsonl.gz":
+        atomic_write_bytes(path, gzip.compress(data, compresslevel=9, mtime=0))
+    else:
+        atomic_write_bytes(path, data)
     return hashlib.sha256(data).hexdigest(), data.count(b"\n")
+
+
+def read_predictions_bytes(path: str | os.PathLike, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """The JSON Lines of a predictions file, decompressed for ``.jsonl.gz``; neither the file
+    nor its decompressed lines may exceed ``max_bytes``.
+
+    Raises:
+        ResultsError: missing, oversized, not gzip where it should be, or decompressing past
+            the limit.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ResultsError(path, None, "predictions file not found")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise ResultsError(path, None, f"file is {size} bytes, over the {max_bytes}-byte limit")
+    blob = path.read_bytes()
+    if predictions_format(path) != "jsonl.gz":
+        return blob
+    out = io.BytesIO()
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(blob)) as stream:
+            while chunk := stream.read(1 << 20):
+                out.write(chunk)
+                if out.tell() > max_bytes:
+                    raise ResultsError(path, None, f"decompresses to over {max_bytes} bytes")
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise ResultsError(path, None, f"not a readable gzip file ({exc})") from None
+    return out.getvalue()
+
+
+def predictions_sha256(path: str | os.PathLike, max_bytes: int = MAX_FILE_BYTES) -> str:
+    """sha256 of a predictions file's JSON Lines (decompressed for ``.jsonl.gz``): the digest
+    a results file records."""
+    return hashlib.sha256(read_predictions_bytes(path, max_bytes)).hexdigest()
 
 
 def _number(value: Any, integer: bool) -> bool:
@@ -665,7 +740,7 @@ def read_predictions(path: str | os.PathLike, discrete: bool,
     """Reads and checks a predictions file: seed -> clip id -> record.
 
     Args:
-        path: the ``.jsonl`` file.
+        path: the ``.jsonl`` (or ``.jsonl.gz``) file.
         discrete: predictions must be integers (class indices) when True, finite numbers
             otherwise.
         max_bytes: size limit.
@@ -676,58 +751,56 @@ def read_predictions(path: str | os.PathLike, discrete: bool,
             NaN/inf values, or a (seed, clip) pair given twice.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ResultsError(path, None, "predictions file not found")
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise ResultsError(path, None, f"file is {size} bytes, over the {max_bytes}-byte limit")
+    data = read_predictions_bytes(path, max_bytes)
     by_seed: dict[int, dict[str, PredictionRecord]] = {}
     first_line: dict[tuple[int, str], int] = {}
-    with path.open("rb") as fh:
-        for number, raw in enumerate(fh, start=1):
-            where = f"line {number}"
-            try:
-                record = safe_json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError as exc:
-                raise ResultsError(path, where, f"not a JSON object: {exc}") from None
-            except safe_json.JSONInputError as exc:
-                raise ResultsError(path, where, f"not a JSON object: {exc.problem}") from None
-            if not isinstance(record, dict):
-                raise ResultsError(path, where, "not a JSON object")
-            keys = set(record)
-            if not _RECORD_KEYS <= keys or keys - _RECORD_KEYS - _OPTIONAL_RECORD_KEYS:
-                raise ResultsError(path, where, f"fields {sorted(keys)}; expected "
-                                   f"{sorted(_RECORD_KEYS)} (+ optional 'relevance')")
-            seed, clip_id = record["seed"], record["clip_id"]
-            if not _number(seed, integer=True):
-                raise ResultsError(path, f"{where}.seed", f"expected an integer, got {seed!r}")
-            if not isinstance(clip_id, str) or not clip_id:
-                raise ResultsError(path, f"{where}.clip_id", f"expected a clip id, got {clip_id!r}")
-            kind = "a class index (integer)" if discrete else "a finite number"
-            if not _number(record["prediction"], integer=discrete):
-                raise ResultsError(path, f"{where}.prediction",
-                                   f"expected {kind}, got {record['prediction']!r}")
-            conditions = record["conditions"]
-            if not isinstance(conditions, dict):
-                raise ResultsError(path, f"{where}.conditions", "expected an object")
-            for name, value in conditions.items():
-                if not _number(value, integer=discrete):
-                    raise ResultsError(path, f"{where}.conditions.{name}",
-                                       f"expected {kind}, got {value!r}")
-            relevance = record.get("relevance")
-            if relevance is not None:
-                if not isinstance(relevance, dict):
-                    raise ResultsError(path, f"{where}.relevance", "expected an object")
-                for m, w in relevance.items():
-                    if not _number(w, integer=False) or not 0 <= w <= 1:
-                        raise ResultsError(path, f"{where}.relevance.{m}",
-                                           f"expected a weight in [0, 1], got {w!r}")
-            key = (seed, clip_id)
-            if key in first_line:
-                raise ResultsError(path, where, f"duplicate prediction for clip {clip_id!r}, "
-                                   f"seed {seed} (first on line {first_line[key]})")
-            first_line[key] = number
-            by_seed.setdefault(seed, {})[clip_id] = record
+    lines = data.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()  # the newline that ends the last line
+    for number, raw in enumerate(lines, start=1):
+        where = f"line {number}"
+        try:
+            record = safe_json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ResultsError(path, where, f"not a JSON object: {exc}") from None
+        except safe_json.JSONInputError as exc:
+            raise ResultsError(path, where, f"not a JSON object: {exc.problem}") from None
+        if not isinstance(record, dict):
+            raise ResultsError(path, where, "not a JSON object")
+        keys = set(record)
+        if not _RECORD_KEYS <= keys or keys - _RECORD_KEYS - _OPTIONAL_RECORD_KEYS:
+            raise ResultsError(path, where, f"fields {sorted(keys)}; expected "
+                               f"{sorted(_RECORD_KEYS)} (+ optional 'relevance')")
+        seed, clip_id = record["seed"], record["clip_id"]
+        if not _number(seed, integer=True):
+            raise ResultsError(path, f"{where}.seed", f"expected an integer, got {seed!r}")
+        if not isinstance(clip_id, str) or not clip_id:
+            raise ResultsError(path, f"{where}.clip_id", f"expected a clip id, got {clip_id!r}")
+        kind = "a class index (integer)" if discrete else "a finite number"
+        if not _number(record["prediction"], integer=discrete):
+            raise ResultsError(path, f"{where}.prediction",
+                               f"expected {kind}, got {record['prediction']!r}")
+        conditions = record["conditions"]
+        if not isinstance(conditions, dict):
+            raise ResultsError(path, f"{where}.conditions", "expected an object")
+        for name, value in conditions.items():
+            if not _number(value, integer=discrete):
+                raise ResultsError(path, f"{where}.conditions.{name}",
+                                   f"expected {kind}, got {value!r}")
+        relevance = record.get("relevance")
+        if relevance is not None:
+            if not isinstance(relevance, dict):
+                raise ResultsError(path, f"{where}.relevance", "expected an object")
+            for m, w in relevance.items():
+                if not _number(w, integer=False) or not 0 <= w <= 1:
+                    raise ResultsError(path, f"{where}.relevance.{m}",
+                                       f"expected a weight in [0, 1], got {w!r}")
+        key = (seed, clip_id)
+        if key in first_line:
+            raise ResultsError(path, where, f"duplicate prediction for clip {clip_id!r}, "
+                               f"seed {seed} (first on line {first_line[key]})")
+        first_line[key] = number
+        by_seed.setdefault(seed, {})[clip_id] = record
     if not by_seed:
         raise ResultsError(path, None, "no predictions in the file")
     return by_seed
@@ -738,15 +811,17 @@ def results_path(store: str | os.PathLike, model: str, task: str) -> Path:
     return Path(store) / model / f"{task}.json"
 
 
-def predictions_name(task: str) -> str:
-    """The predictions file name beside ``<task>.json``."""
-    return f"{task}.predictions.jsonl"
+def predictions_name(task: str, compressed: bool = False) -> str:
+    """The predictions file name beside ``<task>.json`` (``.jsonl.gz`` when compressed)."""
+    return f"{task}.predictions.jsonl" + (".gz" if compressed else "")
 
 
-__all__ = ["AGREEMENT_KEYS", "AggregateReport", "DatasetRef", "Environment", "MAX_FILE_BYTES",
-           "ModelRef", "PredictionsRef", "ProtocolInfo", "RESULTS_FORMAT", "Results",
+__all__ = ["AGREEMENT_KEYS", "AggregateReport", "DatasetRef", "Environment",
+           "MAX_FILE_BYTES", "ModelRef", "PREDICTIONS_FORMATS", "PredictionsRef",
+           "ProtocolInfo", "RESULTS_FORMAT", "Results",
            "ResultsError", "Robustness", "RobustnessAggregate", "SCHEMA_VERSION", "SeedResult",
            "Selection", "Stratified", "StratifiedAggregate", "Stratum", "TaskRef", "Tuning",
-           "agreement_strata", "load_results", "predictions_bytes", "predictions_name",
-           "read_json_file", "read_predictions", "results_from_dict", "results_path",
+           "agreement_strata", "load_results", "predictions_bytes", "predictions_format",
+           "predictions_name", "predictions_sha256", "read_json_file", "read_predictions",
+           "read_predictions_bytes", "results_from_dict", "results_path",
            "save_results", "write_predictions"]

@@ -460,6 +460,30 @@ def resolve_task_dataset(task: Task, data_dir: str | os.PathLike | None = None,
             f"{task.key} needs it; make it with `{recipe}`") from exc
 
 
+def check_built(folder: str | os.PathLike, *, shards: bool = True) -> None:
+    """Refuses a folder that is not a built dataset by the contract ``sdme validate --built``
+    checks first (``sdme.validate_built.check_structure``: card, provenance, the three splits,
+    every required column): the benchmark and the validator apply one definition.
+
+    Args:
+        folder: the built dataset folder.
+        shards: read the shards' footers (False: the card and provenance only; ``tune``, which
+            never opens the test split).
+
+    Raises:
+        ProtocolError: the first problems, one per line, and the command that lists them all.
+    """
+    from sdme.validate_built import structure_problems
+
+    problems = structure_problems(folder, shards=shards)
+    if problems:
+        shown = "\n  ".join(str(p) for p in problems[:5])
+        more = f"\n  ... and {len(problems) - 5} more" if len(problems) > 5 else ""
+        raise ProtocolError(f"{folder}: not a usable built dataset ({len(problems)} "
+                            f"problem(s); `sdme validate --built {folder}` checks it all):\n  "
+                            f"{shown}{more}")
+
+
 def load_test_reference(task: Task, folder: str | os.PathLike
                         ) -> tuple[TestReference, str, dict[str, Any]]:
     """The test reference, dataset fingerprint and build info of a built dataset folder (the
@@ -484,7 +508,7 @@ def load_test_reference(task: Task, folder: str | os.PathLike
 
 
 __all__ = ["BUILD_INFO_NAME", "FINGERPRINT_VERSION", "ProtocolError", "TestReference",
-           "aggregate_report", "check_coverage", "dataset_fingerprint", "format_level",
-           "load_test_reference", "noise_curves", "provenance_identity", "read_build_info",
-           "reference_columns", "resolve_task_dataset", "robustness_conditions",
-           "score_predictions", "score_seed"]
+           "aggregate_report", "check_built", "check_coverage", "dataset_fingerprint",
+           "format_level", "load_test_reference", "noise_curves", "provenance_identity",
+           "read_build_info", "reference_columns", "resolve_task_dataset",
+           "robustness_conditions", "score_predictions", "score_seed"]

@@ -8,11 +8,13 @@ submission that:
   or malformed (any field missing, mistyped, unknown, NaN or infinite: ``benchmark.results``);
 * has an unknown ``schema_version`` or metric-spec version;
 * names an unknown task or version, or embeds a task definition that differs from the
-  registered one;
+  registered one (for an ad-hoc task, ``adhoc-<dataset>``: from the one ``benchmark.adhoc``
+  derives from the local dataset);
 * names a model that cannot be a file name;
 * has a dataset fingerprint other than the local built dataset's (another build, another
   corpus, other labels or other extractors);
-* has a predictions file whose sha256 differs from the one recorded, or that misses a test
+* has a predictions file (``.jsonl``, or ``.jsonl.gz`` decompressed within the size limit)
+  whose sha256 differs from the one recorded, or that misses a test
   clip, predicts a clip twice or one outside the test split, misses a seed or a robustness
   condition;
 * reports any number that differs by more than ``tolerance`` (1e-6) from what
@@ -20,9 +22,9 @@ submission that:
   dataset's labels.
 
 An accepted submission is copied into the leaderboard store,
-``<data_dir>/leaderboard/<task>/<model>.json`` and ``<model>.predictions.jsonl``, each written
-atomically, the predictions first, so a reader never sees a results file without its
-predictions.
+``<data_dir>/leaderboard/<task>/<model>.json`` and ``<model>.predictions.jsonl`` (or
+``.jsonl.gz``, as submitted), each written atomically, the predictions first, so a reader never
+sees a results file without its predictions.
 
 An accepted result is never lost. When the store already holds one for the same model and task:
 
@@ -50,11 +52,13 @@ from benchmark.results import (
     Results,
     ResultsError,
     load_results,
+    predictions_sha256,
     read_predictions,
     results_from_dict,
 )
 from benchmark.scoring import (
     ProtocolError,
+    check_built,
     load_test_reference,
     resolve_task_dataset,
     robustness_conditions,
@@ -62,7 +66,6 @@ from benchmark.scoring import (
 )
 from benchmark.tasks import Task, TaskError, get_task
 from sdme.fileio import atomic_write_bytes, atomic_write_text
-from sdme.schema import sha256_file
 
 TOLERANCE = 1e-6
 #: Folder of each task's store folder that keeps replaced results (never read as entries).
@@ -193,8 +196,11 @@ def check_submission(results_file: str | os.PathLike, *,
     except ResultsError as exc:
         raise SubmissionError(str(exc)) from exc
     try:
-        task = get_task(results.task.name, results.task.version)
         embedded = Task.from_dict(results.task.definition)
+        if results.task.adhoc:
+            task = _adhoc_task(results_file, embedded, data_dir, dataset)
+        else:
+            task = get_task(results.task.name, results.task.version)
     except (TaskError, TypeError, ValueError, AttributeError) as exc:
         raise SubmissionError(f"{results_file}: task: {exc}") from exc
     if (embedded.definition_sha256() != task.definition_sha256()
@@ -212,11 +218,11 @@ def check_submission(results_file: str | os.PathLike, *,
     if not predictions_file.is_file():
         raise SubmissionError(f"{predictions_file}: predictions file named by {results_file} "
                               "not found")
-    size = predictions_file.stat().st_size
-    if size > max_bytes:
-        raise SubmissionError(f"{predictions_file}: file is {size} bytes, over the "
-                              f"{max_bytes}-byte limit")
-    if sha256_file(predictions_file) != results.predictions.sha256:
+    try:
+        digest = predictions_sha256(predictions_file, max_bytes)
+    except ResultsError as exc:
+        raise SubmissionError(str(exc)) from exc
+    if digest != results.predictions.sha256:
         raise SubmissionError(f"{predictions_file}: sha256 differs from predictions.sha256 in "
                               f"{results_file}: the predictions were changed")
     try:
@@ -230,9 +236,12 @@ def check_submission(results_file: str | os.PathLike, *,
 
     folder = resolve_task_dataset(task, data_dir, dataset)
     try:
+        check_built(folder)
         reference, fingerprint, _ = load_test_reference(task, folder)
     except ProtocolError as exc:
-        raise SubmissionError(f"{folder}: {exc}") from exc
+        text = str(exc)
+        raise SubmissionError(text if text.startswith(str(folder)) else f"{folder}: {text}"
+                              ) from exc
     if fingerprint != results.dataset.fingerprint:
         raise SubmissionError(
             f"{results_file}: dataset.fingerprint {results.dataset.fingerprint[:12]}… names "
@@ -258,6 +267,29 @@ def check_submission(results_file: str | os.PathLike, *,
                               + "\n  ".join(problems))
     return Checked(results=results, task=task, results_file=results_file,
                    predictions_file=predictions_file, records=records)
+
+
+def _adhoc_task(results_file: Path, embedded: Task, data_dir: str | os.PathLike | None,
+                dataset: str | os.PathLike | None) -> Task:
+    """The ad-hoc task of a results file, checked against the one derived from the local
+    dataset (``dataset``, else the embedded dataset name in ``data_dir``); the dataset
+    fingerprint is compared afterwards, with the other checks."""
+    from dataclasses import replace
+
+    from benchmark.adhoc import adhoc_task
+
+    folder = resolve_task_dataset(embedded, data_dir, dataset)
+    try:
+        check_built(folder)
+        derived = adhoc_task(folder)
+    except ProtocolError as exc:
+        raise SubmissionError(str(exc)) from exc
+    if (replace(derived, dataset_fingerprint=None).definition_sha256()
+            != replace(embedded, dataset_fingerprint=None).definition_sha256()):
+        raise SubmissionError(f"{results_file}: task: the ad-hoc task {embedded.name} differs "
+                              f"from the one derived from the local dataset {folder} "
+                              f"({derived.name}: another name, task type or taxonomy)")
+    return embedded
 
 
 def _same_result(stored: Results, new: Results) -> bool:
@@ -307,7 +339,7 @@ def submit(results_file: str | os.PathLike, *, data_dir: str | os.PathLike | Non
     folder = root / checked.task.name
     model = results.model.name
     target = folder / f"{model}.json"
-    predictions_target = folder / f"{model}.predictions.jsonl"
+    predictions_target = folder / f"{model}.predictions.{results.predictions.format}"
     document = results.to_dict()
     document["predictions"]["path"] = predictions_target.name
     text = results_from_dict(document).to_json()  # validated again before it is written
@@ -332,10 +364,15 @@ def submit(results_file: str | os.PathLike, *, data_dir: str | os.PathLike | Non
                 f"{results.aggregate.metrics[main].mean:.4f}. Nothing was written: resubmit "
                 "with --replace (replace=True) to replace it; the accepted one is then kept in "
                 f"{folder / HISTORY_DIR / model}")
-        archive = _archive(folder, model, [target, predictions_target])
+        old_predictions = [predictions_target]
+        if stored is not None and stored.predictions.path != predictions_target.name:
+            old_predictions.append(folder / stored.predictions.path)  # the other format
+        archive = _archive(folder, model, [target, *old_predictions])
         previous = Previous(archive=archive, created=old_created, metric=main, score=old_score)
     atomic_write_bytes(predictions_target, checked.predictions_file.read_bytes())
     atomic_write_text(target, text)
+    for old in (previous and old_predictions[1:]) or []:
+        old.unlink(missing_ok=True)  # archived above; the new result names the other file
     return Accepted(task=checked.task.name, model=model, results_path=target,
                     predictions_path=predictions_target, replaced=previous is not None,
                     previous=previous)

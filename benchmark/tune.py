@@ -57,6 +57,7 @@ from typing import Any
 from benchmark.results import Tuning
 from benchmark.scoring import (
     ProtocolError,
+    check_built,
     provenance_identity,
     read_build_info,
     resolve_task_dataset,
@@ -359,6 +360,7 @@ def tune(model_name: str, task: str | Task = DEFAULT_TASK, *, trials: int = DEFA
                         f"{model_name}'s search space")
 
     folder = resolve_task_dataset(task, data_dir, dataset)
+    check_built(folder, shards=False)  # the contract, without opening the test split
     info = read_build_info(folder)
     missing = [m for m in task.modalities if m not in info.dims]
     if missing:

@@ -1,13 +1,19 @@
 """Validation of a built SDME dataset (``sdme validate <built dir>``).
 
-Reads the parquet shards with pyarrow (batch by batch, so memory stays flat) and reports every
-problem, each naming the file and, where there is one, the row, column and clip:
+:func:`check_structure` is what a built dataset needs, short of its rows: the card, the
+provenance, the three splits and every required column with its type (its docstring is the
+list; the README repeats it). The benchmark refuses a dataset that fails it
+(``benchmark.scoring.resolve_task_dataset``), so ``sdme validate --built`` and the benchmark
+apply one definition. :func:`validate_built` then reads the parquet shards with pyarrow (batch
+by batch, so memory stays flat) and reports every problem, each naming the file and, where
+there is one, the row, column and clip:
 
 - the card (``README.md``): YAML header with ``dataset_info.features``, ``configs`` whose data
   files exist, split sizes equal to the rows found;
 - ``build_info.json``: a valid provenance record (``sdme.built.BuildInfo.load``, strict),
   counts per split equal to the rows found, and feature sizes equal to the card's;
-- schema: every required column with its type (``sdme.built.dataset_features``);
+- schema: every required column with its type (``sdme.built.dataset_features``), and the
+  splits ``train``, ``validation`` and ``test``, none empty;
 - features: vectors of the card's size, no NaN/inf, ``<m>_len`` equal to the sequence's rows,
   length 0 exactly for the modalities ``build_info.json`` records as missing;
 - ``start``/``end``: both null (sources without times), or finite seconds with
@@ -28,7 +34,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -269,100 +275,134 @@ def _check_row(path: Path, row_index: int, row: dict[str, Any], taxonomy: list[s
                         clip_id=cid or None))
 
 
-def validate_built(path: str | Path) -> list[Problem]:
-    """Checks a built dataset folder; returns every problem found (empty: valid).
+@dataclass
+class Structure:
+    """What :func:`check_structure` found: the parts later checks read.
 
-    Warnings (``severity == "warning"``) do not make a dataset invalid.
+    Attributes:
+        root: The dataset folder.
+        problems: Every structural problem found.
+        card: The card's YAML header (None: absent or unreadable).
+        info: The provenance (None: absent or invalid).
+        taxonomy: ``label``'s class names (empty: unreadable).
+        dims: Feature size per modality, from the card.
+        expected: The features the card must declare (``sdme.built.dataset_features``; None
+            when the card is unreadable).
+        files: The parquet shards of each split.
+        rows: Rows of each readable shard.
+        shards: The shards whose schema holds every required column with its type.
+    """
+
+    root: Path
+    problems: list[Problem]
+    card: dict[str, Any] | None = None
+    info: BuildInfo | None = None
+    taxonomy: list[str] = field(default_factory=list)
+    dims: dict[str, int] = field(default_factory=dict)
+    expected: Any = None
+    files: dict[str, list[Path]] = field(default_factory=dict)
+    rows: dict[Path, int] = field(default_factory=dict)
+    shards: list[Path] = field(default_factory=list)
+
+
+def check_structure(path: str | Path, *, shards: bool = True) -> Structure:
+    """The built-dataset contract, short of reading rows: what ``sdme validate --built`` checks
+    first and what the benchmark requires before it reads a dataset (one definition for both).
+
+    A built dataset needs:
+
+    1. ``README.md`` with a YAML header declaring the features of
+       ``sdme.built.dataset_features`` (a ClassLabel ``label``; each modality's ``<m>_feat``
+       ``Array2D(shape=(None, dim), float32)``) and a ``default`` config naming the data files
+       of the splits ``train``, ``validation`` and ``test``, each matching at least one file;
+    2. ``build_info.json``, a valid provenance record (``sdme.built.BuildInfo``: the source and
+       its fingerprint, one extractor per modality whose ``dim`` is the card's, the card's
+       taxonomy);
+    3. parquet shards whose schema holds every column of ``dataset_features`` with its type
+       (ids, ``text``, ``label``, votes, ``label_<m>``, ``relevance_<m>``, ``deviation``,
+       ``<m>_feat``, ``<m>_len``), and at least one row in each of the three splits.
+
+    Only the card, the provenance and each shard's footer are read; with ``shards=False``, not
+    even the footers (the card's declared features stand for the shards' schema, and the
+    provenance's counts for their rows): what ``benchmark tune`` checks, which never opens the
+    test split.
     """
     import datasets
     import pyarrow.parquet as pq
 
     root = Path(path)
-    problems: list[Problem] = []
-    add = problems.append
+    out = Structure(root=root, problems=[])
+    add = out.problems.append
     if not root.is_dir():
-        return [Problem(str(root), "not a folder")]
+        add(Problem(str(root), "not a folder"))
+        return out
 
     readme = root / CARD_NAME
-    card: dict[str, Any] | None = None
     if not readme.is_file():
         add(Problem(str(readme), "dataset card missing"))
     else:
-        card = _front_matter(readme.read_text(encoding="utf-8"))
-        if card is None:
+        out.card = _front_matter(readme.read_text(encoding="utf-8"))
+        if out.card is None:
             add(Problem(str(readme), "no YAML header (--- ... ---) with dataset_info and configs"))
     info_path = root / BUILD_INFO_NAME
-    info: BuildInfo | None = None
     if not info_path.is_file():
         add(Problem(str(info_path), "build provenance missing"))
     else:
         try:
-            info = BuildInfo.load(info_path)
+            out.info = BuildInfo.load(info_path)
         except BuildInfoError as exc:
             add(Problem(str(info_path), str(exc).removeprefix(f"{info_path}: ")))
-    if card is None:
-        return problems
+    if out.card is None:
+        return out
 
     try:
-        card_features = datasets.Features._from_yaml_list(card["dataset_info"]["features"])
+        card_features = datasets.Features._from_yaml_list(out.card["dataset_info"]["features"])
     except Exception as exc:  # malformed YAML features raise anything from KeyError to TypeError
         add(Problem(str(readme), f"dataset_info.features unreadable ({type(exc).__name__}: "
                     f"{exc})"))
-        return problems
+        return out
     label = card_features.get(LABEL)
-    taxonomy = list(getattr(label, "names", None) or [])
-    if not taxonomy:
+    out.taxonomy = list(getattr(label, "names", None) or [])
+    if not out.taxonomy:
         add(Problem(str(readme), "no ClassLabel 'label' feature", column=LABEL))
-        return problems
-    dims: dict[str, int] = {}
+        return out
     for m in MODALITIES:
         shape = getattr(card_features.get(FEAT[m]), "shape", None)
         if not shape or len(shape) != 2 or not shape[1]:
             add(Problem(str(readme), "feature must be Array2D(shape=(None, dim), float32)",
                         column=FEAT[m]))
         else:
-            dims[m] = int(shape[1])
-    if len(dims) < len(MODALITIES):
-        return problems
+            out.dims[m] = int(shape[1])
+    if len(out.dims) < len(MODALITIES):
+        return out
     optional = [name for name in OPTIONAL_COLUMNS if name in card_features]
-    expected = dataset_features(taxonomy, dims, optional)
+    out.expected = expected = dataset_features(out.taxonomy, out.dims, optional)
     for name, feature in expected.items():
         if name not in card_features:
             add(Problem(str(readme), "required feature missing", column=name))
         elif card_features[name] != feature:
             add(Problem(str(readme), f"feature is {card_features[name]!r}, expected "
                         f"{feature!r}", column=name))
-
-    missing: set[tuple[str, str]] | None = None  # without provenance: not checked
-    dropped: set[str] = set()
-    corpus_split = False
-    scales: dict[str, str | None] = {}  # score scales of label and relevance rules, if any
+    info = out.info
     if info is not None:
         for m in MODALITIES:
             ext = info.extractors.get(m)
             dim = ext.dim if ext is not None else None
-            if dim != dims[m]:
+            if dim != out.dims[m]:
                 add(Problem(str(info_path), f"{m} extractor dim {dim!r} differs from "
-                            f"the card's {dims[m]}", column=FEAT[m]))
-        if info.taxonomy != taxonomy:
+                            f"the card's {out.dims[m]}", column=FEAT[m]))
+        if info.taxonomy != out.taxonomy:
             add(Problem(str(info_path), f"taxonomy {info.taxonomy} differs from the card's "
-                        f"ClassLabel names {taxonomy}", column=LABEL))
-        missing = {(e.clip_id, e.modality) for e in info.missing}
-        dropped = {e.clip_id for e in info.dropped}
-        corpus_split = info.split.get("policy") == "corpus"
-        if info.relevance_scale:
-            scales["relevance"] = info.relevance_scale
-        scales["label"] = info.label_scale
+                        f"ClassLabel names {out.taxonomy}", column=LABEL))
 
-    files = _split_files(root, card, problems)
-    expected_schema = expected.arrow_schema
-    rows_per_split: dict[str, int] = {}
-    seen_clips: dict[str, str] = {}
-    speaker_splits: dict[str, set[str]] = {}
-    video_splits: dict[str, set[str]] = {}
-    scalar_columns = [n for n, f in expected.items() if not isinstance(f, datasets.Array2D)]
-    for split, shard_paths in files.items():
-        rows_per_split[split] = 0
+    out.files = _split_files(root, out.card, out.problems)
+    rows: dict[str, int] = {}
+    if not shards:
+        rows = dict(info.counts.splits) if info is not None else {}
+    for split, shard_paths in out.files.items():
+        if not shards:
+            continue
+        rows[split] = 0
         for shard in shard_paths:
             try:
                 parquet = pq.ParquetFile(shard)
@@ -370,18 +410,78 @@ def validate_built(path: str | Path) -> list[Problem]:
             except Exception as exc:  # pyarrow raises ArrowInvalid, OSError...
                 add(Problem(str(shard), f"unreadable parquet ({type(exc).__name__}: {exc})"))
                 continue
-            rows_per_split[split] += parquet.metadata.num_rows
+            rows[split] += parquet.metadata.num_rows
+            out.rows[shard] = parquet.metadata.num_rows
             bad_schema = False
-            for field in expected_schema:
-                if field.name not in schema.names:
-                    add(Problem(str(shard), "required column missing", column=field.name))
+            for column in expected.arrow_schema:
+                if column.name not in schema.names:
+                    add(Problem(str(shard), "required column missing", column=column.name))
                     bad_schema = True
-                elif _storage_type(schema.field(field.name).type) != _storage_type(field.type):
-                    add(Problem(str(shard), f"type {schema.field(field.name).type} != "
-                                f"{_storage_type(field.type)}", column=field.name))
+                elif _storage_type(schema.field(column.name).type) != _storage_type(column.type):
+                    add(Problem(str(shard), f"type {schema.field(column.name).type} != "
+                                f"{_storage_type(column.type)}", column=column.name))
                     bad_schema = True
-            if bad_schema:
-                continue
+            if not bad_schema:
+                out.shards.append(shard)
+    for split in SPLITS:
+        if split not in out.files:
+            add(Problem(str(readme), f"no {split!r} split (a built dataset has train, "
+                        "validation and test: the benchmark trains, selects and scores on them)"))
+        elif split in rows and rows[split] == 0 and out.files[split]:
+            add(Problem(str(readme), f"split {split!r} has no rows"))
+    return out
+
+
+def structure_problems(path: str | Path, *, shards: bool = True) -> list[Problem]:
+    """The errors of :func:`check_structure` (warnings left out)."""
+    return errors(check_structure(path, shards=shards).problems)
+
+
+def validate_built(path: str | Path) -> list[Problem]:
+    """Checks a built dataset folder: :func:`check_structure`, then every row; returns every
+    problem found (empty: valid).
+
+    Warnings (``severity == "warning"``) do not make a dataset invalid.
+    """
+    import datasets
+
+    structure = check_structure(path)
+    problems = structure.problems
+    add = problems.append
+    root, card, info = structure.root, structure.card, structure.info
+    taxonomy, dims, expected = structure.taxonomy, structure.dims, structure.expected
+    if expected is None:
+        return problems
+    info_path = root / BUILD_INFO_NAME
+    readme = root / CARD_NAME
+
+    missing: set[tuple[str, str]] | None = None  # without provenance: not checked
+    dropped: set[str] = set()
+    corpus_split = False
+    scales: dict[str, str | None] = {}  # score scales of label and relevance rules, if any
+    if info is not None:
+        missing = {(e.clip_id, e.modality) for e in info.missing}
+        dropped = {e.clip_id for e in info.dropped}
+        corpus_split = info.split.get("policy") == "corpus"
+        if info.relevance_scale:
+            scales["relevance"] = info.relevance_scale
+        scales["label"] = info.label_scale
+
+    import pyarrow.parquet as pq
+
+    rows_per_split: dict[str, int] = {}
+    seen_clips: dict[str, str] = {}
+    speaker_splits: dict[str, set[str]] = {}
+    video_splits: dict[str, set[str]] = {}
+    scalar_columns = [n for n, f in expected.items() if not isinstance(f, datasets.Array2D)]
+    good = set(structure.shards)
+    for split, shard_paths in structure.files.items():
+        rows_per_split[split] = 0
+        for shard in shard_paths:
+            rows_per_split[split] += structure.rows.get(shard, 0)
+            if shard not in good:
+                continue  # reported by check_structure
+            parquet = pq.ParquetFile(shard)
             for offset, batch in _batches(parquet, shard, problems):
                 scalars = batch.select(scalar_columns).to_pylist()
                 clip_ids = [r[CLIP_ID] for r in scalars]
@@ -434,4 +534,5 @@ def errors(problems: list[Problem]) -> list[Problem]:
     return [p for p in problems if p.severity == "error"]
 
 
-__all__ = ["Problem", "errors", "validate_built"]
+__all__ = ["Problem", "Structure", "check_structure", "errors", "structure_problems",
+           "validate_built"]

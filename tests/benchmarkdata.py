@@ -112,12 +112,14 @@ def tiny_built(root: Path) -> Path:
 
 def submission_for(built: Path, store: Path, model: str = "toy",
                    seeds: Sequence[int] = (0, 1), rng_seed: int = 0,
-                   relevance: bool = True) -> RunOutput:
-    """A valid results file for a built dataset, from random predictions of its test clips."""
+                   relevance: bool = True, compress: bool = False) -> RunOutput:
+    """A valid results file for a built dataset, from random predictions of its test clips
+    (gzip-compressed with ``compress``)."""
     task = toy_task()
     ref, fingerprint, build_info = load_test_reference(task, built)
     n_classes = len(ref.class_names)
     records = random_records(task, ref.ids, n_classes, seeds, rng_seed, relevance)
     dataset = describe_dataset(task, fingerprint, {"test": len(ref.ids)}, build_info)
     return write_results(task, ref, records, seeds, store=store, model=model_ref(model),
-                         dataset=dataset, protocol=protocol_info(task), env=environment())
+                         dataset=dataset, protocol=protocol_info(task), env=environment(),
+                         compress=compress)

@@ -1,5 +1,7 @@
-"""The leaderboard: every number shown equals the results' numbers; the HTML page renders in a
-real headless Chromium with its tables and plot images."""
+"""The leaderboard: every number shown equals the results' numbers, the best cell of each column
+is marked, shipped reference rows stand beside the local ones and are told apart, pipeline checks
+and ad-hoc tasks are labelled; the HTML page renders in a real headless Chromium with its tables
+and plot images, and the project's screenshot script turns it into a PNG."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from benchmarkdata import submission_for, tiny_built
+from click.testing import CliRunner
 
 from benchmark.leaderboard import load_boards, render_markdown, write_leaderboard
 from benchmark.metrics import effective_robustness
@@ -40,14 +43,16 @@ def written(store, tmp_path_factory):
     return write_leaderboard(store, tmp_path_factory.mktemp("site"))
 
 
-def _tables(markdown: str) -> list[list[list[str]]]:
-    """Markdown tables as lists of rows of cells (header row included)."""
+def _tables(markdown: str, plain: bool = True) -> list[list[list[str]]]:
+    """Markdown tables as lists of rows of cells (header row included); ``plain``: without the
+    best-cell ``**`` marks."""
     tables, current = [], []
     for line in markdown.splitlines():
         if line.startswith("|"):
             if not line.startswith("|---"):
                 cells = [c.strip() for c in line.strip("|").split(" | ")]
-                current.append([c.strip() for c in cells])
+                current.append([c.strip().removeprefix("**").removesuffix("**") if plain
+                                else c.strip() for c in cells])
         elif current:
             tables.append(current)
             current = []
@@ -57,7 +62,7 @@ def _tables(markdown: str) -> list[list[list[str]]]:
 
 
 def _check_cell(cell: str, aggregate) -> None:
-    match = CELL.match(cell)
+    match = CELL.match(cell.removeprefix("**").removesuffix("**"))
     assert match, f"unexpected cell {cell!r}"
     assert float(match.group(1)) == pytest.approx(aggregate.mean, abs=5e-5)
     if aggregate.ci95_half_width is None:
@@ -141,7 +146,43 @@ def test_html_embeds_tables_and_plots(written):
     assert {name for name, _ in images} == {"deviation", "robustness"}
     for _, data in images:
         assert base64.b64decode(data).startswith(b"\x89PNG")
-    assert page.count("<tr><td>") >= 3 * 5  # three models in five tables
+    assert page.count('<tr class="local"><td') >= 3 * 5  # three models in five tables
+    assert 'class="shipped"' not in page  # no reference store was given
+    assert "#task-sdme-sample-discrete" in page  # the task's card is linked
+    assert "pipeline check, not a result" in page
+
+
+def test_best_cell_of_each_column_is_marked(store, written):
+    """Bold exactly where the column's best mean is (ties included), for every column of the
+    main and stratified tables; HTML marks the same cells."""
+    results = {p.stem: load_results(p) for p in (store / "sdme-sample-discrete").glob("*.json")}
+    main, agreement, deviation, _, _ = _tables(written.markdown.read_text(), plain=False)
+    header = main[0]
+    for col, name in enumerate(header[2:6], start=2):
+        metric = name.replace(" (main)", "")
+        values = {}
+        for row in main[1:]:
+            r = results[row[1]]
+            a = (r.aggregate.relevance_auroc if metric == "relevance AUROC"
+                 else r.aggregate.metrics[metric])
+            if a is not None:
+                values[row[1]] = round(a.mean, 4)
+        best = max(values.values())
+        for row in main[1:]:
+            bold = row[col].startswith("**")
+            assert bold == (values.get(row[1]) == best), (name, row)
+    for table, attr in ((agreement, "by_agreement"), (deviation, "by_deviation")):
+        for col, key in enumerate(table[0][1:], start=1):
+            key = key.removeprefix("deviation ")
+            means = {row[0]: round(getattr(results[row[0]].aggregate.stratified, attr)[key].mean,
+                                   4) for row in table[1:]}
+            best = max(means.values())
+            for row in table[1:]:
+                assert row[col].startswith("**") == (means[row[0]] == best)
+    page = written.html.read_text()
+    bold_md = sum(cell.startswith("**") for t in _tables(written.markdown.read_text(), False)
+                  for row in t[1:] for cell in row)
+    assert page.count('<td class="best"><strong>') == bold_md > 0
 
 
 def test_invalid_results_in_the_store_are_named(store, tmp_path):
@@ -164,9 +205,9 @@ def _chromium() -> str | None:
 
 
 def _chromium_args(tmp_path: Path) -> list[str]:
-    return [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-            "--no-first-run", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"]
+    from benchmark.screenshot import CHROMIUM_FLAGS
+
+    return [_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]
 
 
 @pytest.mark.skipif(_chromium() is None, reason="Debian's chromium is not installed "
@@ -176,17 +217,23 @@ def test_page_renders_in_headless_chromium(written, tmp_path):
                          capture_output=True, text=True, timeout=120, check=True).stdout
     assert "<h1>SDME benchmark leaderboard</h1>" in dom
     for model in ("toy", "late_fusion", "single"):
-        assert f"<td>{model}</td>" in dom
+        assert f"<td class=\"model\">{model}</td>" in dom
     images = re.findall(r'<img class="plot-\w+"[^>]*src="data:image/png;base64,([^"]+)"', dom)
     assert len(images) == 2 and all(len(data) > 1000 for data in images)
 
-    shot = tmp_path / "page.png"
-    subprocess.run([*_chromium_args(tmp_path), f"--screenshot={shot}", "--window-size=1200,1600",
-                    written.html.as_uri()], capture_output=True, timeout=120, check=True)
+    # the project's own screenshot script (what makes the README's picture)
     from matplotlib.image import imread
 
+    from benchmark.__main__ import main
+
+    shot = tmp_path / "docs" / "page.png"
+    result = CliRunner().invoke(main, ["screenshot", "--html", str(written.html), "--out",
+                                       str(shot), "--width", "1200", "--height", "3000"])
+    assert result.exit_code == 0, result.output
     pixels = imread(shot)
-    assert pixels.shape[0] >= 1000 and pixels.std() > 0.05  # not a blank page
+    assert shot.read_bytes().startswith(b"\x89PNG")
+    assert pixels.shape[1] == 1200 and 1000 <= pixels.shape[0] < 3000  # blank bottom cropped
+    assert pixels.std() > 0.05  # not a blank page
 
 
 def test_results_for_an_older_task_version_are_not_ranked(store, tmp_path):

@@ -418,7 +418,8 @@ def test_protocol_settings_cannot_be_overridden():
 def test_missing_dataset_says_how_to_build(tmp_path):
     from benchmark.__main__ import main
 
-    result = CliRunner().invoke(main, ["run", "--model", "mren", "--data-dir", str(tmp_path)])
+    result = CliRunner().invoke(main, ["run", "--model", "mren", "--task",
+                                       "sdme-sample-discrete", "--data-dir", str(tmp_path)])
     assert result.exit_code == 1
     assert (f"make it with `sdme download sample --data-dir {tmp_path} && sdme build sample "
             f"--data-dir {tmp_path}`") in result.output
@@ -468,8 +469,9 @@ def test_run_submit_leaderboard_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setattr(trainer, "fit", spy_fit)
     monkeypatch.setattr(trainer, "predict_variants", spy_predict)
     runner = CliRunner()
-    result = runner.invoke(main, ["run", "--model", "mren", "--seeds", "0,1", "--epochs", "2",
-                                  "--device", "cpu", "--data-dir", str(tmp_path)])
+    result = runner.invoke(main, ["run", "--model", "mren", "--task", "sdme-sample-discrete",
+                                  "--seeds", "0,1", "--epochs", "2", "--device", "cpu",
+                                  "--data-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     # the leaderboard's own table, for this one results file
     mean = load_results(tmp_path / "results" / "mren" / "sdme-sample-discrete.json"
@@ -521,7 +523,7 @@ def test_run_submit_leaderboard_end_to_end(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "accepted: mren on sdme-sample-discrete" in result.output
     assert not cache.exists(), "an Arrow cache copy was written"
-    result = runner.invoke(main, ["leaderboard", "--data-dir", str(tmp_path)])
+    result = runner.invoke(main, ["leaderboard", "--no-reference", "--data-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     markdown = (tmp_path / "leaderboard" / "index.md").read_text()
     mean = results.aggregate.metrics["accuracy"].mean

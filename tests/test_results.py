@@ -15,9 +15,12 @@ from benchmark.export import to_eval_results, to_model_index
 from benchmark.results import (
     ResultsError,
     load_results,
+    predictions_sha256,
     read_json_file,
     read_predictions,
+    read_predictions_bytes,
     results_from_dict,
+    write_predictions,
 )
 
 
@@ -315,6 +318,59 @@ def test_predictions_errors(tmp_path):
     (tmp_path / "empty.jsonl").write_text("")
     with pytest.raises(ResultsError, match="no predictions"):
         read_predictions(tmp_path / "empty.jsonl", discrete=True)
+
+
+def test_compressed_predictions_are_the_same_predictions(written, tmp_path):
+    """``.jsonl.gz`` holds the same lines gzip-compressed, byte-identical run to run; the
+    recorded sha256 is that of the lines, so both forms have one digest; both read back the
+    same records."""
+    records = read_predictions(written.predictions_path, discrete=True)
+    ordered = [records[s][c] for s in sorted(records) for c in sorted(records[s])]
+    plain, packed = tmp_path / "p.predictions.jsonl", tmp_path / "p.predictions.jsonl.gz"
+    digest, rows = write_predictions(plain, ordered)
+    assert write_predictions(packed, ordered) == (digest, rows) == (digest, 24)
+    first = packed.read_bytes()
+    assert first[:2] == b"\x1f\x8b" and len(first) < plain.stat().st_size / 2
+    write_predictions(packed, ordered)
+    assert packed.read_bytes() == first  # no time stamp in the gzip header
+    assert read_predictions_bytes(packed) == plain.read_bytes()
+    assert predictions_sha256(packed) == predictions_sha256(plain) == digest
+    assert read_predictions(packed, discrete=True) == read_predictions(plain, discrete=True)
+
+
+def test_compressed_predictions_are_read_within_bounds(tmp_path):
+    import gzip
+
+    bomb = tmp_path / "bomb.predictions.jsonl.gz"
+    bomb.write_bytes(gzip.compress(b"\n" * 10_000_000))  # 10 MB of newlines in ~10 kB
+    assert bomb.stat().st_size < 50_000
+    with pytest.raises(ResultsError, match=r"bomb.predictions.jsonl.gz: decompresses to over "
+                                           r"1000000 bytes"):
+        read_predictions(bomb, discrete=True, max_bytes=1_000_000)
+    broken = tmp_path / "broken.predictions.jsonl.gz"
+    broken.write_bytes(b"not gzip at all")
+    with pytest.raises(ResultsError, match=r"broken.predictions.jsonl.gz: not a readable gzip "
+                                           r"file"):
+        predictions_sha256(broken)
+
+
+def test_predictions_format_must_match_the_file_name(document):
+    document["predictions"]["format"] = "jsonl.gz"
+    assert "does not end in .jsonl.gz (predictions.format)" in _error(document)
+    document["predictions"]["format"] = "csv"
+    assert "predictions.format: expected one of ['jsonl', 'jsonl.gz'], got 'csv'" in \
+        _error(document)
+
+
+def test_the_adhoc_flag_is_optional_and_checked(document):
+    assert results_from_dict(document).task.adhoc is False
+    del document["task"]["adhoc"]  # files written before the flag existed
+    assert results_from_dict(document).task.adhoc is False
+    document["task"]["adhoc"] = True
+    assert ("task.adhoc: True for task 'sdme-sample-discrete': ad-hoc tasks, and only they, "
+            "are named adhoc-<dataset>") in _error(document)
+    document["task"]["adhoc"] = "yes"
+    assert "task.adhoc: expected true/false" in _error(document)
 
 
 def test_export_eval_results(written):

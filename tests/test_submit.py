@@ -126,6 +126,36 @@ def test_an_accepted_result_is_never_lost(sub, rival, data_dir):
     assert len(list((folder / HISTORY_DIR / "toy").iterdir())) == 2
 
 
+def test_compressed_predictions_are_checked_and_stored_as_submitted(data_dir, tmp_path):
+    """A ``.jsonl.gz`` submission is checked on its decompressed lines and stored compressed;
+    replacing it with a plain one archives both files and leaves no stale predictions."""
+    import gzip
+
+    store = tmp_path / "store"
+    packed = submission_for(data_dir / "built" / "sample", tmp_path / "gz", compress=True)
+    assert packed.predictions_path.name == "sdme-sample-discrete.predictions.jsonl.gz"
+    accepted = submit(packed.results_path, data_dir=data_dir, store=store)
+    folder = accepted.results_path.parent
+    assert accepted.predictions_path == folder / "toy.predictions.jsonl.gz"
+    assert accepted.predictions_path.read_bytes() == packed.predictions_path.read_bytes()
+    check_submission(accepted.results_path, data_dir=data_dir)
+
+    plain = submission_for(data_dir / "built" / "sample", tmp_path / "plain", rng_seed=3)
+    replaced = submit(plain.results_path, data_dir=data_dir, store=store, replace=True)
+    assert sorted(p.name for p in folder.iterdir() if p.is_file()) == [
+        "toy.json", "toy.predictions.jsonl"]
+    assert sorted(p.name for p in replaced.previous.archive.iterdir()) == [
+        "toy.json", "toy.predictions.jsonl.gz"]
+
+    # a changed compressed file is refused like a changed plain one
+    original = gzip.decompress(packed.predictions_path.read_bytes())
+    lines = original.replace(b'"prediction":0', b'"prediction":1', 1)
+    assert lines != original
+    packed.predictions_path.write_bytes(gzip.compress(lines))
+    with pytest.raises(SubmissionError, match=r"predictions.jsonl.gz: sha256 differs"):
+        check_submission(packed.results_path, data_dir=data_dir)
+
+
 def test_cli_resubmission_needs_replace(sub, rival, data_dir):
     from benchmark.__main__ import main
 

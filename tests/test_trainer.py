@@ -343,3 +343,26 @@ def test_predict_variants_reads_each_batch_once(train_rows) -> None:
 
     with pytest.raises(ValueError, match="variants"):
         predict_variants(model, train_rows, cpu_config(), uneven)
+
+
+def test_one_log_line_per_epoch_when_stderr_is_not_a_terminal(train_rows, capsys) -> None:
+    """Off a terminal (logs, nohup, CI) each epoch prints epoch, train loss, validation score
+    and seconds, with the numbers the history holds; progress=False prints nothing."""
+    import re
+
+    model = build("early_fusion")
+    result = fit(model, train_rows, train_rows[:24], cpu_config(epochs=3, seed=4,
+                                                                progress=True))
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 3
+    for line, record in zip(lines, result.history, strict=True):
+        match = re.fullmatch(r"seed 4 epoch (\d)/3: train loss (\d+\.\d{4}), val accuracy "
+                             r"(\d\.\d{4})( \(best\))?, (\d+\.\d) s", line)
+        assert match, line
+        assert int(match.group(1)) == record["epoch"] + 1
+        assert float(match.group(2)) == pytest.approx(record["loss"], abs=5e-5)
+        assert float(match.group(3)) == pytest.approx(record["val_accuracy"], abs=5e-5)
+        assert float(match.group(5)) == pytest.approx(record["seconds"], abs=0.05)
+    assert "(best)" in lines[result.best_epoch]
+    fit(build("early_fusion"), train_rows, None, cpu_config(epochs=2))  # progress=False
+    assert capsys.readouterr().err == ""

@@ -163,3 +163,55 @@ def test_missing_files(copy, tmp_path):
     (copy / "README.md").unlink()
     assert any(p.file.endswith("README.md") for p in validate_built(copy))
     assert "not a folder" in str(validate_built(tmp_path / "nope")[0])
+
+
+def _drop_split(root: Path, split: str) -> None:
+    """Removes a split the way a producer that never wrote it would: no shard, no card entry."""
+    import yaml
+
+    shard(root, split).unlink()
+    text = (root / "README.md").read_text()
+    _, header, body = text.split("---\n", 2)
+    card = yaml.safe_load(header)
+    for config in card["configs"]:
+        config["data_files"] = [e for e in config["data_files"] if e["split"] != split]
+    card["dataset_info"]["splits"] = [s for s in card["dataset_info"]["splits"]
+                                      if s["name"] != split]
+    (root / "README.md").write_text("---\n" + yaml.safe_dump(card) + "---\n" + body)
+    info = json.loads((root / "build_info.json").read_text())
+    del info["counts"]["splits"][split]
+    info["data_files"].pop(split, None)
+    (root / "build_info.json").write_text(json.dumps(info))
+
+
+def test_validate_and_the_benchmark_apply_one_definition(copy):
+    """A dataset without a validation split: `sdme validate --built` refuses it, and the
+    benchmark refuses it with the same problem (one definition: check_structure) before it
+    reads any row; a clean dataset passes both."""
+    from benchmark.scoring import ProtocolError, check_built
+    from sdme.validate_built import structure_problems
+
+    check_built(copy)  # clean: nothing raised
+    _drop_split(copy, "validation")
+    problems = errors(validate_built(copy))
+    assert [p.message for p in problems] == [
+        "no 'validation' split (a built dataset has train, validation and test: the benchmark "
+        "trains, selects and scores on them)"]
+    assert [str(p) for p in structure_problems(copy)] == [str(p) for p in problems]
+    with pytest.raises(ProtocolError, match=r"not a usable built dataset \(1 problem\(s\); "
+                       r"`sdme validate --built .*` checks it all\):\n  .*README.md: no "
+                       r"'validation' split"):
+        check_built(copy)
+    with pytest.raises(ProtocolError, match="no 'validation' split"):
+        check_built(copy, shards=False)  # what tune checks, without opening the test split
+
+
+def test_a_missing_column_fails_both_the_same_way(copy):
+    from benchmark.scoring import ProtocolError, check_built
+
+    path = shard(copy, "test")
+    pq.write_table(pq.read_table(path).drop_columns(["relevance_text"]), path)
+    [problem] = errors(validate_built(copy))
+    assert problem.column == "relevance_text" and problem.message == "required column missing"
+    with pytest.raises(ProtocolError, match="relevance_text.*required column missing"):
+        check_built(copy)

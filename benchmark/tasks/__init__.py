@@ -32,11 +32,19 @@ from sdme.registry import Registry
 from sdme.schema import MODALITIES
 
 DEFAULT_NOISE_LEVELS: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0)
-DEFAULT_TASK = "sdme-sample-discrete"
+#: The main task: what ``benchmark run`` and ``tune`` use without ``--task``, what the quick
+#: start trains the user's model on, and what the shipped reference results cover. Switching
+#: the main task is changing this one name (then ``scripts/make_reference_results.sh``).
+DEFAULT_TASK = "sdme-synth-discrete"
+#: The tasks the shipped reference results (``benchmark.reference``) cover: every registered
+#: model, five seeds each. The sample's task is a pipeline check, not among them.
+REFERENCE_TASKS: tuple[str, ...] = (DEFAULT_TASK,)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-#: Task fields that describe how the dataset is made and how the record is pinned, not what is
-#: evaluated: left out of :meth:`Task.to_dict` and the definition hash.
-_NOT_DEFINITION = ("source", "source_options", "released_sha256")
+#: Task fields that describe how the dataset is made, how the record is pinned and how the task
+#: is presented, not what is evaluated: left out of :meth:`Task.to_dict` and the definition hash.
+_NOT_DEFINITION = ("source", "source_options", "released_sha256", "pipeline_check")
+#: Names of ad-hoc tasks (``benchmark.adhoc``) start with it; a registered task may not.
+ADHOC_PREFIX = "adhoc-"
 
 
 class TaskError(KeyError):
@@ -80,10 +88,13 @@ class Task:
             ``PATH/TO/file.pkl`` where the user supplies a file).
         released_sha256: for a released task, the :meth:`definition_sha256` it was released
             with; None while a task is not released.
+        pipeline_check: the task checks that the pipeline runs (a tiny corpus); its numbers are
+            not results, and the leaderboard and ``run`` say so.
 
-    ``source``, ``source_options`` and ``released_sha256`` say how the dataset is made and how
-    the record is pinned, not what is evaluated: they are neither hashed, compared nor
-    embedded in results files (the dataset fingerprint pins the data itself).
+    ``source``, ``source_options``, ``released_sha256`` and ``pipeline_check`` say how the
+    dataset is made, how the record is pinned and how the task is presented, not what is
+    evaluated: they are neither hashed, compared nor embedded in results files (the dataset
+    fingerprint pins the data itself).
     """
 
     name: str
@@ -106,6 +117,7 @@ class Task:
     source: str | None = field(default=None, compare=False)
     source_options: Mapping[str, Any] = field(default_factory=dict, compare=False)
     released_sha256: str | None = field(default=None, compare=False)
+    pipeline_check: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -204,11 +216,14 @@ def register_task(task: Task) -> Task:
     Registering an equal definition again is allowed and keeps the first record.
 
     Raises:
-        TaskError: not a :class:`Task`, or that name and version are already registered with
-            another definition.
+        TaskError: not a :class:`Task`, a name with the ad-hoc prefix, or that name and version
+            are already registered with another definition.
     """
     if not isinstance(task, Task):
         raise TaskError(f"register_task takes a Task, got {type(task).__name__}")
+    if task.name.startswith(ADHOC_PREFIX):
+        raise TaskError(f"task {task.name!r}: names starting with {ADHOC_PREFIX!r} are for "
+                        "ad-hoc tasks derived from a dataset (benchmark.adhoc)")
     if task.key in TASKS:
         if TASKS.get(task.key).definition_sha256() != task.definition_sha256():
             raise TaskError(f"task {task.key} is already registered with another definition; "
@@ -298,6 +313,7 @@ def dataset_recipe(task: Task, data_dir: str | None = None) -> str | None:
     return " && ".join(step + suffix for step in command.split(" && "))
 
 
-__all__ = ["DEFAULT_NOISE_LEVELS", "DEFAULT_TASK", "TASKS", "Task",
+__all__ = ["ADHOC_PREFIX", "DEFAULT_NOISE_LEVELS", "DEFAULT_TASK", "REFERENCE_TASKS", "TASKS",
+           "Task",
            "TaskError", "dataset_recipe", "get_task", "list_tasks", "register_task",
            "task_names", "unregister_task"]

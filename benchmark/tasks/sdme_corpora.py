@@ -1,7 +1,7 @@
 """Tasks on SDME-format corpora: single-label emotion classification with relevance annotations.
 
-* ``sdme-sample-discrete`` — the bundled sample corpus (``sdme download && sdme build``), the
-  default task.
+* ``sdme-sample-discrete`` — the bundled sample corpus (``sdme download && sdme build``): a
+  pipeline check (a few test clips), not a result.
 * ``sdme-synth-discrete`` — the synthetic controlled-deviation corpus of
   ``sdme synth --preset benchmark`` (``sdme.synth``), whose dataset fingerprint is pinned.
 """
@@ -25,6 +25,7 @@ register_task(Task(
     main_score="accuracy",
     source="sample",
     released_sha256="a51b545acba8ba522ce1ce83c047565d6d1e814ad0cecea4cb849b7382acb7e9",
+    pipeline_check=True,
 ))
 
 register_task(Task(

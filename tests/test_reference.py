@@ -1,0 +1,192 @@
+"""The shipped reference results: every shipped file re-verified with submit's checks against
+the locally regenerated dataset, stale ones refused (model config, train config, task version,
+missing or unregistered models); the machinery that makes them, on a tiny store; and the
+leaderboard showing them beside the user's own rows."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from dataclasses import replace
+from types import MappingProxyType
+
+import pytest
+from benchmarkdata import tiny_built
+from click.testing import CliRunner
+
+import baselines
+from benchmark.reference import (
+    REFERENCE_DIR,
+    REGENERATE,
+    check_reference,
+    make_dataset,
+    make_reference,
+    reference_files,
+    stale_message,
+)
+from benchmark.tasks import REFERENCE_TASKS, get_task, register_task, unregister_task
+
+SAMPLE = "sdme-sample-discrete"
+MODELS = ["late_fusion", "mren"]
+
+
+def test_shipped_reference_results_are_current(tmp_path_factory):
+    """Every file in benchmark/data/reference/ passes submit's checks against the dataset made
+    here from the task's source, and none is stale; every registered model has a result."""
+    files = reference_files(REFERENCE_DIR)
+    if not files:
+        pytest.skip(f"the shipped reference store {REFERENCE_DIR} is empty: "
+                    f"`{REGENERATE}` fills it")
+    data_dir = tmp_path_factory.mktemp("reference-data")
+    for task in REFERENCE_TASKS:
+        make_dataset(task, data_dir)  # the synthetic presets regenerate in seconds
+    problems = check_reference(REFERENCE_DIR, data_dir=data_dir)
+    assert not problems, stale_message(problems)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A reference store made by the real machinery: 2 models x 1 seed x 1 epoch on the tiny
+    sample build (what `reference make` runs, smaller)."""
+    root = tmp_path_factory.mktemp("tiny-reference")
+    tiny_built(root)
+    written = make_reference(models=MODELS, tasks=(SAMPLE,), seeds=(0,), epochs=1,
+                             store=root / "reference", work=root / "runs", data_dir=root,
+                             device="cpu")
+    return {"root": root, "store": root / "reference", "written": written}
+
+
+def _check(tiny, store=None, **overrides):
+    options = {"data_dir": tiny["root"], "tasks": (SAMPLE,), "models": MODELS, "seeds": (0,),
+               "train": {"epochs": 1}, **overrides}
+    return check_reference(store or tiny["store"], **options)
+
+
+def test_made_by_run_and_submit_with_compressed_predictions(tiny):
+    store = tiny["store"] / SAMPLE
+    assert tiny["written"] == [store / "late_fusion.json", store / "mren.json"]
+    assert sorted(p.name for p in store.iterdir()) == [
+        "late_fusion.json", "late_fusion.predictions.jsonl.gz", "mren.json",
+        "mren.predictions.jsonl.gz"]
+    assert _check(tiny) == []
+    # the runs resume: making them again trains nothing and changes nothing
+    before = {p.name: p.read_bytes() for p in store.iterdir() if p.suffix == ".gz"}
+    log: list[str] = []
+    make_reference(models=MODELS, tasks=(SAMPLE,), seeds=(0,), epochs=1, store=tiny["store"],
+                   work=tiny["root"] / "runs", data_dir=tiny["root"], device="cpu",
+                   log=log.append)
+    assert sum("nothing left to train" in m for m in log) == 2
+    assert sum(m.startswith("unchanged: ") for m in log) == 2
+    assert {p.name: p.read_bytes() for p in store.iterdir() if p.suffix == ".gz"} == before
+
+
+def test_stale_results_are_named_with_what_changed(tiny, monkeypatch):
+    store = tiny["store"] / SAMPLE
+    # the protocol's train config: these were trial runs of one epoch
+    assert _check(tiny, train=None) == [
+        f"{store / 'late_fusion.json'}: model.train_config.epochs: 1 in the file, 30 now",
+        f"{store / 'mren.json'}: model.train_config.epochs: 1 in the file, 30 now"]
+    # a registered model's default changed
+    spec = baselines.MODELS.get("late_fusion")
+    monkeypatch.setattr(spec, "defaults", MappingProxyType({**spec.defaults, "hidden": 32}))
+    assert _check(tiny) == [
+        f"{store / 'late_fusion.json'}: model.config.hidden: 64 in the file, 32 now"]
+    monkeypatch.undo()
+    # other seeds than asked, a model without a result
+    problems = _check(tiny, seeds=(0, 1), models=[*MODELS, "tfn"])
+    assert f"{store / 'mren.json'}: seeds [0]; the protocol's are [0, 1]" in problems
+    assert f"{store}: no reference result for model 'tfn'" in problems
+    message = stale_message(problems)
+    assert message.startswith(f"{len(problems)} problem(s) in the shipped reference results; "
+                              f"regenerate them with `{REGENERATE}`")
+
+
+def test_a_newer_task_version_makes_results_stale(tiny):
+    task = get_task(SAMPLE)
+    register_task(replace(task, version=2, released_sha256=None, noise_levels=(0.0, 1.0)))
+    try:
+        problems = _check(tiny)
+    finally:
+        unregister_task(SAMPLE, 2)
+    assert problems == [f"{tiny['store'] / SAMPLE / m}.json: computed for {SAMPLE} v1; the "
+                        "registered task is v2" for m in MODELS]
+
+
+def test_changed_or_foreign_files_fail_the_submission_checks(tiny, tmp_path):
+    store = tmp_path / "reference"
+    shutil.copytree(tiny["store"], store)
+    packed = store / SAMPLE / "mren.predictions.jsonl.gz"
+    lines = gzip.decompress(packed.read_bytes())
+    changed = lines.replace(b'"prediction":', b'"prediction":1', 1)
+    assert changed != lines
+    packed.write_bytes(gzip.compress(changed))
+    gone = json.loads((store / SAMPLE / "late_fusion.json").read_text())
+    gone["model"]["name"] = "gone"
+    gone["predictions"]["path"] = "gone.predictions.jsonl.gz"
+    (store / SAMPLE / "gone.json").write_text(json.dumps(gone))
+    shutil.copy(store / SAMPLE / "late_fusion.predictions.jsonl.gz",
+                store / SAMPLE / "gone.predictions.jsonl.gz")
+    problems = _check(tiny, store=store)
+    assert f"{store / SAMPLE / 'gone.json'}: model 'gone' is no longer registered" in problems
+    assert f"{store / SAMPLE / 'gone.json'}: model 'gone' is not among the reference models" \
+        in problems
+    [changed_problem] = [p for p in problems if "mren" in p]
+    assert "mren.predictions.jsonl.gz: sha256 differs from predictions.sha256" in \
+        changed_problem
+    result = CliRunner().invoke(_main(), ["reference", "check", "--store", str(store),
+                                          "--data-dir", str(tiny["root"])])
+    assert result.exit_code == 1 and REGENERATE in result.output
+    assert "Traceback" not in result.output
+
+
+def _main():
+    from benchmark.__main__ import main
+
+    return main
+
+
+def test_leaderboard_shows_the_reference_beside_the_users_run(tiny, tmp_path):
+    """Both mren rows are on the page: the user's (run on this machine) and the shipped one,
+    told apart in the tables, the HTML and the chart; --no-reference hides the shipped rows."""
+    from benchmark.leaderboard import load_boards, write_leaderboard
+    from benchmark.submit import submit
+
+    runs = tiny["root"] / "runs"
+    local = tmp_path / "leaderboard"
+    submit(runs / "mren" / f"{SAMPLE}.json", data_dir=tiny["root"], store=local)
+    (board,) = load_boards(local, reference=tiny["store"])
+    assert sorted((r.model.name, board.is_shipped(i)) for i, r in enumerate(board.entries)) \
+        == [("late_fusion", True), ("mren", False), ("mren", True)]
+    assert sorted(board.label(i) for i in range(3)) == [
+        "late_fusion (reference)", "mren", "mren (reference)"]
+    written = write_leaderboard(local, tmp_path / "site", reference=tiny["store"])
+    text = written.markdown.read_text()
+    runs_column = [line.rsplit("|", 2)[1].strip() for line in text.splitlines()
+                   if line.startswith(("| 1 |", "| 2 |", "| 3 |"))]  # the main table's last
+    assert sorted(runs_column) == ["shipped reference", "shipped reference", "this machine"]
+    assert "labelled `(reference)`" in text
+    page = written.html.read_text()
+    assert page.count('<tr class="shipped"><td') >= 2
+    assert '<td class="model">mren (reference)</td>' in page
+    assert '<tr class="local"><td' in page and '<td class="model">mren</td>' in page
+
+    result = CliRunner().invoke(_main(), ["leaderboard", "--store", str(local), "--out",
+                                          str(tmp_path / "plain"), "--no-reference"])
+    assert result.exit_code == 0, result.output
+    plain = (tmp_path / "plain" / "index.md").read_text()
+    assert "(reference)" not in plain and "| mren |" in plain
+
+
+def test_make_dataset_makes_the_main_tasks_dataset_once(tmp_path):
+    from benchmark.scoring import load_test_reference
+
+    log: list[str] = []
+    main = REFERENCE_TASKS[0]
+    folder = make_dataset(main, tmp_path, log.append)
+    _, fingerprint, _ = load_test_reference(get_task(main), folder)
+    assert fingerprint == get_task(main).dataset_fingerprint
+    assert make_dataset(main, tmp_path, log.append) == folder
+    assert "already built" in log[-1]
+    with pytest.raises(ValueError, match=r"make its dataset with `sdme download sample "):
+        make_dataset(SAMPLE, tmp_path)  # a raw corpus is built by `sdme build`

@@ -46,16 +46,16 @@ def adhoc_task(folder: str | os.PathLike) -> Task:
     Raises:
         ProtocolError: the dataset lacks provenance, a split or a label (naming the file).
     """
-    from sdme.loading import load_dataset
+    from sdme.loading import read_features
     from sdme.metrics import SCALES, metric_names
 
     folder = Path(folder)
     info = read_build_info(folder)
-    test = load_dataset(folder, split="test")
+    columns = read_features(folder)  # the schema, read from the parquet in place
     scale = (info.score or {}).get("scale")
     dataset = folder.resolve().name
     common = {"name": adhoc_name(folder), "version": 1, "dataset": dataset}
-    if "score" in test.column_names and scale in SCALES:
+    if "score" in columns and scale in SCALES:
         names = metric_names("continuous", scale)
         metrics = ("mae", *(m for m in names if m != "mae"))
         binary = next((m for m in names if m.startswith("acc2")), "mae")

@@ -86,7 +86,8 @@ def load_dataset(name_or_path: str | os.PathLike, split: str | None = None, *,
         data_dir: The SDME data folder (default: ``$SDME_DATA_DIR`` or ``~/.cache/sdme``).
         format: ``"torch"`` or ``"numpy"``: feature columns come as ``[T, dim]`` tensors or
             arrays; None keeps Python objects.
-        cache_dir: Where ``datasets`` keeps its Arrow cache (default: its own).
+        cache_dir: Where ``datasets`` keeps its Arrow cache (default: a folder per dataset
+            location under its own cache, so datasets of the same name never share an entry).
 
     Raises:
         FileNotFoundError: No such dataset (the message says how to build it).
@@ -101,9 +102,16 @@ def load_dataset(name_or_path: str | os.PathLike, split: str | None = None, *,
         if not (path / required).is_file():
             raise FileNotFoundError(f"{path}: not a built SDME dataset (no {required}); "
                                     "build it with `sdme build`")
-    kwargs: dict[str, Any] = {}
-    if cache_dir is not None:
-        kwargs["cache_dir"] = str(cache_dir)
+    # ``datasets`` keys its cache of a local folder on the folder's name and its files' relative
+    # paths, sizes and times, not on where the folder is: two built datasets of the same name
+    # elsewhere (a copy with preserved times, say) would share one cache entry. A cache folder
+    # per dataset location keeps them apart.
+    if cache_dir is None:
+        import datasets.config
+
+        where = hashlib.sha256(str(path.resolve()).encode("utf-8")).hexdigest()[:16]
+        cache_dir = Path(datasets.config.HF_DATASETS_CACHE) / "sdme" / where
+    kwargs: dict[str, Any] = {"cache_dir": str(cache_dir)}
     try:
         ds = datasets.load_dataset(str(path), split=split, **kwargs)
     except ValueError as exc:

@@ -4,6 +4,8 @@ loader."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -165,3 +167,25 @@ def test_feature_stats_of_an_older_dataset_are_computed_once(built, tmp_path, mo
     for m in MODALITIES:
         assert first[m].values == recorded[m].values
         assert first[m].std == pytest.approx(recorded[m].std, rel=1e-9)
+
+
+def test_load_dataset_never_serves_another_folders_cache(built, tmp_path, monkeypatch):
+    """``datasets`` keys a local folder's cache on its name and files' relative paths, sizes and
+    times, not on where it is: a same-named copy elsewhere with its times preserved (``cp -p``,
+    ``rsync -a``) would be served the first folder's cached rows, even after a label change that
+    keeps the shard's size. Each dataset location gets its own cache entry instead."""
+    import shutil
+
+    import datasets.config
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf"))
+    first = load_dataset(built, "test")
+    copy = tmp_path / "elsewhere" / built.name
+    shutil.copytree(built, copy)  # copy2: times preserved
+    second = load_dataset(copy, "test")
+
+    def cache_of(ds):
+        return {Path(f["filename"]).resolve() for f in ds.cache_files}
+
+    assert cache_of(first) and cache_of(second) and not cache_of(first) & cache_of(second)
+    assert second["clip_id"] == first["clip_id"]  # same rows, each from its own cache

@@ -183,7 +183,7 @@ class TestReference:
         for m in task.modalities:
             if classes is not None and f"label_{m}" in columns:
                 relevant[m] = tuple(
-                    None if lm is None or y is None else lm == names[int(y)]
+                    None if y is None else _expresses(lm, int(y), names, f"label_{m}")
                     for lm, y in zip(columns[f"label_{m}"], classes, strict=True))
             elif task.task_type == "continuous" and f"relevance_{m}" in columns:
                 relevant[m] = tuple(None if r is None or r != r else float(r) >= 0.5
@@ -219,6 +219,34 @@ class TestReference:
             return None
         deviating = [m for m in known if self.relevant[m][i] is False]
         return "+".join(deviating) if deviating else "none"
+
+
+def _expresses(value: Any, label: int, names: Sequence[str], column: str) -> bool | None:
+    """Whether a ``label_<m>`` value (class name or ClassLabel index) is class ``label``.
+
+    None where unknown (None, NaN or -1).
+
+    Raises:
+        ProtocolError: a value that is neither a known class name nor a class index.
+    """
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, str):
+        if value not in names:
+            raise ProtocolError(f"{column}: {value!r} is not a class of the taxonomy "
+                                f"{list(names)}")
+        return value == names[label]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        raise ProtocolError(f"{column}: {value!r} is neither a class name nor a class index")
+    index = int(value)
+    if index == -1:
+        return None
+    if not 0 <= index < len(names):
+        raise ProtocolError(f"{column}: class index {index} is outside the taxonomy of "
+                            f"{len(names)} classes")
+    return index == label
 
 
 def read_build_info(folder: str | os.PathLike) -> dict[str, Any]:
@@ -626,7 +654,9 @@ def environment(device: str) -> Environment:
 
 def input_columns(available: Sequence[str], task: Task, with_targets: bool) -> list[str]:
     """The columns a model is given: clip id and features, plus (training and validation) the
-    task's target column and the human relevance columns the dataset has.
+    task's target column and the human annotations the dataset has: ``relevance_<m>`` and, for
+    discrete tasks, ``label_<m>`` (the class modality m alone expresses). The test split is read
+    with ``with_targets=False``: no label and no annotation reaches the model there.
 
     Raises:
         ProtocolError: the dataset lacks a feature or target column.
@@ -637,6 +667,8 @@ def input_columns(available: Sequence[str], task: Task, with_targets: bool) -> l
     if with_targets:
         columns.append(task.label_column)
         columns += [f"relevance_{m}" for m in task.modalities if f"relevance_{m}" in available]
+        if task.task_type == "discrete":
+            columns += [f"label_{m}" for m in task.modalities if f"label_{m}" in available]
     missing = [c for c in columns if c not in available]
     if missing:
         raise ProtocolError(f"the dataset lacks column(s) {missing}")
@@ -668,16 +700,19 @@ class StreamedRows:
         seed: seed of the shuffle.
         shuffle: windowed shuffle (False: file order).
         window: row groups decoded and mixed at a time (``ParquetRows``).
+        class_names: the taxonomy of a discrete task, as ``class_names`` (the trainer's
+            collator maps the ``label_<m>`` class names of the rows to indices with it).
     """
 
     def __init__(self, folder: str | os.PathLike, task: Task, split: str,
                  columns: Sequence[str], *, seed: int = 0, shuffle: bool = True,
-                 window: int = 8) -> None:
+                 window: int = 8, class_names: Sequence[str] | None = None) -> None:
         from sdme.loading import ParquetRows
 
         self.rows = ParquetRows(folder, split, shuffle=shuffle, seed=seed, window=window,
                                 columns=list(columns))
         self.target = task.label_column
+        self.class_names = tuple(class_names) if class_names else None
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -824,7 +859,8 @@ def run_benchmark(model_name: str, task: str | Task = DEFAULT_TASK, *,
     train_columns = input_columns(data[task.train_split].column_names, task, with_targets=True)
     validation = StreamedRows(folder, task, task.validation_split,
                               input_columns(data[task.validation_split].column_names, task,
-                                            with_targets=True), shuffle=False)
+                                            with_targets=True), shuffle=False,
+                              class_names=class_names)
     sealed = SealedSplit(_input_columns(data[task.test_split], task, with_targets=False))
     scales = feature_scales(
         ParquetRows(folder, task.train_split, shuffle=False,
@@ -842,7 +878,8 @@ def run_benchmark(model_name: str, task: str | Task = DEFAULT_TASK, *,
         seed_everything(seed)
         model = baselines.create_model(model_name, **model_options)
         train_cfg = make_config(config["train"], seed=seed, device=device)
-        train = StreamedRows(folder, task, task.train_split, train_columns, seed=seed)
+        train = StreamedRows(folder, task, task.train_split, train_columns, seed=seed,
+                             class_names=class_names)
         result = fit(model, train, validation, train_cfg, model_name=model_name)
         test = sealed.open(seed, result)
         records[seed] = _predictions_for_seed(task, model, test, scales, seed, train_cfg)

@@ -7,6 +7,7 @@
     sdme manifest DIR --name NAME      # write sdme.json for your own raw corpus
     sdme synth --n N                   # a synthetic corpus with controlled deviation (built)
     sdme synth --preset benchmark      # the synthetic benchmark task's dataset
+    sdme synth --preset structured     # ... with structured deviation (synth-structured)
     sdme import mmsa --path F --name C # MMSA's CMU-MOSI/MOSEI, CH-SIMS (v2) features (built)
     sdme export mmsa --dataset D --out F
 """
@@ -216,8 +217,9 @@ def validate(target: str, kind: str | None, no_media: bool, data_dir: str | None
               help="Mean videos per speaker.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--preset", default=None, metavar="NAME",
-              help="A fixed, named parameter set (sdme.synth.PRESETS); 'benchmark' makes the "
-                   "dataset of the benchmark task sdme-synth-discrete. Excludes the other "
+              help="A fixed, named parameter set (sdme.synth.PRESETS): 'benchmark' makes the "
+                   "dataset 'synth' of the benchmark task sdme-synth-discrete@1, 'structured' "
+                   "the dataset 'synth-structured' (structured deviation). Excludes the other "
                    "generator options.")
 @click.option("--data-dir", type=click.Path(file_okay=False), help=DATA_DIR_HELP)
 @click.pass_context
@@ -230,6 +232,7 @@ def synth(ctx: click.Context, n: int, out: str | None, deviation_rate: str, imba
     from click.core import ParameterSource
 
     from sdme.synth import (
+        PRESET_DATASETS,
         SynthConfig,
         SynthError,
         parse_modality_values,
@@ -244,8 +247,9 @@ def synth(ctx: click.Context, n: int, out: str | None, deviation_rate: str, imba
         if given:
             _fail(f"--preset {preset} fixes every generator parameter; drop {', '.join(given)}")
         try:
-            synthesize(out or paths.built_dir("synth", data_dir), preset_config(preset),
-                       progress=True)
+            config = preset_config(preset)
+            synthesize(out or paths.built_dir(PRESET_DATASETS.get(preset, "synth"), data_dir),
+                       config, progress=True)
         except SynthError as exc:
             _fail(str(exc))
         return

@@ -700,19 +700,20 @@ class StreamedRows:
         seed: seed of the shuffle.
         shuffle: windowed shuffle (False: file order).
         window: row groups decoded and mixed at a time (``ParquetRows``).
-        class_names: the taxonomy of a discrete task, as ``class_names`` (the trainer's
-            collator maps the ``label_<m>`` class names of the rows to indices with it).
+
+    ``class_names`` (the ``label`` ClassLabel's names) let the trainer's collator map the
+    ``label_<m>`` class names of the rows to class indices.
     """
 
     def __init__(self, folder: str | os.PathLike, task: Task, split: str,
                  columns: Sequence[str], *, seed: int = 0, shuffle: bool = True,
-                 window: int = 8, class_names: Sequence[str] | None = None) -> None:
+                 window: int = 8) -> None:
         from sdme.loading import ParquetRows
 
         self.rows = ParquetRows(folder, split, shuffle=shuffle, seed=seed, window=window,
                                 columns=list(columns))
         self.target = task.label_column
-        self.class_names = tuple(class_names) if class_names else None
+        self.class_names = self.rows.class_names
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -859,8 +860,7 @@ def run_benchmark(model_name: str, task: str | Task = DEFAULT_TASK, *,
     train_columns = input_columns(data[task.train_split].column_names, task, with_targets=True)
     validation = StreamedRows(folder, task, task.validation_split,
                               input_columns(data[task.validation_split].column_names, task,
-                                            with_targets=True), shuffle=False,
-                              class_names=class_names)
+                                            with_targets=True), shuffle=False)
     sealed = SealedSplit(_input_columns(data[task.test_split], task, with_targets=False))
     scales = feature_scales(
         ParquetRows(folder, task.train_split, shuffle=False,
@@ -878,8 +878,7 @@ def run_benchmark(model_name: str, task: str | Task = DEFAULT_TASK, *,
         seed_everything(seed)
         model = baselines.create_model(model_name, **model_options)
         train_cfg = make_config(config["train"], seed=seed, device=device)
-        train = StreamedRows(folder, task, task.train_split, train_columns, seed=seed,
-                             class_names=class_names)
+        train = StreamedRows(folder, task, task.train_split, train_columns, seed=seed)
         result = fit(model, train, validation, train_cfg, model_name=model_name)
         test = sealed.open(seed, result)
         records[seed] = _predictions_for_seed(task, model, test, scales, seed, train_cfg)

@@ -8,10 +8,17 @@ taxonomy from the dataset itself rather than from constants. :class:`ParquetRows
 split straight from the parquet shards with a windowed shuffle, for training on datasets whose
 memory-mapped Arrow copy should not be mapped whole into the process (``benchmarks/
 bench_loader.py`` measures both paths).
+
+``datasets`` keys its Arrow cache of a local folder on the folder's name and the data-file
+patterns, not on the files themselves: with ``datasets`` 5.2, a dataset rebuilt in place (or
+another build in a folder of the same name) was served from the stale Arrow copy of the first
+one. :func:`load_dataset` therefore gives each build a cache folder of its own, named by the
+build's identity (:func:`build_cache_dir`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,7 +77,8 @@ def load_dataset(name_or_path: str | os.PathLike, split: str | None = None, *,
         data_dir: The SDME data folder (default: ``$SDME_DATA_DIR`` or ``~/.cache/sdme``).
         format: ``"torch"`` or ``"numpy"``: feature columns come as ``[T, dim]`` tensors or
             arrays; None keeps Python objects.
-        cache_dir: Where ``datasets`` keeps its Arrow cache (default: its own).
+        cache_dir: Where ``datasets`` keeps its Arrow cache (default: a folder of this build's
+            own under the ``datasets`` cache, :func:`build_cache_dir`).
 
     Raises:
         FileNotFoundError: No such dataset (the message says how to build it).
@@ -85,9 +93,7 @@ def load_dataset(name_or_path: str | os.PathLike, split: str | None = None, *,
         if not (path / required).is_file():
             raise FileNotFoundError(f"{path}: not a built SDME dataset (no {required}); "
                                     "build it with `sdme build`")
-    kwargs: dict[str, Any] = {}
-    if cache_dir is not None:
-        kwargs["cache_dir"] = str(cache_dir)
+    kwargs: dict[str, Any] = {"cache_dir": str(cache_dir or build_cache_dir(path))}
     try:
         ds = datasets.load_dataset(str(path), split=split, **kwargs)
     except ValueError as exc:
@@ -95,6 +101,38 @@ def load_dataset(name_or_path: str | os.PathLike, split: str | None = None, *,
             raise ValueError(f"{path}: no split {split!r} ({exc})") from exc
         raise
     return ds.with_format(format) if format else ds
+
+
+def _label_names(shard: Path) -> tuple[str, ...] | None:
+    """The ``label`` ClassLabel names recorded in a shard's ``datasets`` schema metadata."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    metadata = pq.read_schema(shard).metadata or {}
+    try:
+        label = json.loads(metadata[b"huggingface"])["info"]["features"]["label"]
+    except (KeyError, TypeError, ValueError):
+        return None
+    names = label.get("names") if isinstance(label, dict) else None
+    return tuple(str(n) for n in names) if names else None
+
+
+def build_cache_dir(folder: str | os.PathLike) -> Path:
+    """The ``datasets`` cache folder of one build of a built dataset.
+
+    ``<datasets cache>/sdme/<digest>``, where the digest covers ``build_info.json`` (which
+    records when the build was made and with what) and the name, size and modification time of
+    every data file, so that a rebuilt dataset never reuses the Arrow copy of an earlier build.
+    """
+    import datasets
+
+    path = Path(folder)
+    digest = hashlib.sha256((path / BUILD_INFO_NAME).read_bytes())
+    for data_file in sorted((path / "data").glob("*")):
+        stat = data_file.stat()
+        digest.update(f"{data_file.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return Path(datasets.config.HF_DATASETS_CACHE) / "sdme" / digest.hexdigest()[:24]
 
 
 def _features_of(dataset: Any) -> datasets.Features:
@@ -145,9 +183,10 @@ class ParquetRows:
 
     Rows are dicts in the form ``dataset.with_format("numpy")`` gives: feature columns are
     ``[T, dim]`` float32 arrays, the other columns Python values. Pass the object as training
-    data to ``baselines.train.fit`` (it is re-iterable, not a one-shot iterator). Under a
-    ``torch`` DataLoader with several workers, each worker reads its own share of the row
-    groups.
+    data to ``baselines.train.fit`` (it is re-iterable, not a one-shot iterator; its
+    :attr:`class_names`, the ``label`` ClassLabel's names, let the trainer map ``label_<m>``
+    class names to indices). Under a ``torch`` DataLoader with several workers, each worker
+    reads its own share of the row groups.
 
     Args:
         name_or_path: Built dataset name or folder (see :func:`resolve_built`).
@@ -188,6 +227,7 @@ class ParquetRows:
             self._rows += meta.num_rows
         self.shuffle, self.seed, self.window, self.columns = shuffle, seed, window, columns
         self.epoch = 0
+        self.class_names = _label_names(self.paths[0]) if self.paths else None
 
     def __len__(self) -> int:
         return self._rows
@@ -252,4 +292,5 @@ def _table_rows(table: Any) -> list[dict[str, Any]]:
                                                                        strict=True)]
 
 
-__all__ = ["ParquetRows", "feature_dims", "load_dataset", "resolve_built", "taxonomy"]
+__all__ = ["ParquetRows", "build_cache_dir", "feature_dims", "load_dataset", "resolve_built",
+           "taxonomy"]

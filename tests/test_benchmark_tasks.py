@@ -134,7 +134,8 @@ def test_streamed_rows_match_the_dataset(tmp_path):
     task = get_task("sdme-sample-discrete")
     train = load_dataset(folder, split="train")
     columns = input_columns(train.column_names, task, with_targets=True)
-    assert columns[-3:] == ["relevance_text", "relevance_audio", "relevance_vision"]
+    assert columns[-6:] == ["relevance_text", "relevance_audio", "relevance_vision",
+                            "label_text", "label_audio", "label_vision"]
     rows = StreamedRows(folder, task, "train", columns, seed=3, window=2)
     assert len(rows) == len(train)
     epoch0 = [r["clip_id"] for r in rows]
@@ -149,6 +150,19 @@ def test_streamed_rows_match_the_dataset(tmp_path):
         assert set(row) == set(columns)
         assert row["label"] == want["label"]
         np.testing.assert_array_equal(row["audio_feat"], want["audio_feat"])
+    # label_<m> class names reach the trainer's batches as class indices
+    import baselines
+    from baselines.train import TrainConfig, make_loader
+
+    names = train.features["label"].names
+    named = StreamedRows(folder, task, "train", columns, seed=0)
+    assert named.class_names == tuple(names)
+    model = baselines.create_model("mren", input_dims={"text": 6, "audio": 4, "vision": 3},
+                                   num_classes=len(names))
+    batch = next(iter(make_loader(named, model, TrainConfig(batch_size=8), train=True)))
+    for m in task.modalities:
+        assert [names[i] for i in batch.modality_labels[m].tolist()] == \
+            [expected[c][f"label_{m}"] for c in batch.ids]
     # validation is read in file order, as the datasets table has it
     validation = load_dataset(folder, split="validation")
     in_order = StreamedRows(folder, task, "validation", columns, shuffle=False)

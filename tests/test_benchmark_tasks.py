@@ -68,7 +68,7 @@ def test_preset_spells_out_every_parameter():
     import dataclasses
 
     names = {f.name for f in dataclasses.fields(SynthConfig)}
-    assert set(PRESETS["benchmark"]) == names
+    assert set(PRESETS["benchmark"]) == names == set(PRESETS["structured"])
     config = preset_config("benchmark")
     assert config.n == 2400 and len(config.taxonomy) == 7
     assert dict(config.deviation_rate) == {"text": 0.2, "audio": 0.3, "vision": 0.4}
@@ -95,14 +95,27 @@ def test_synth_preset_gives_the_pinned_dataset_every_time(tmp_path):
     assert info["counts"]["rows"] == 2400 and info["counts"]["splits"]["test"] == 359
 
 
+def test_structured_preset_gives_the_pinned_dataset_of_its_task(tmp_path):
+    task = get_task("sdme-synth-structured")
+    assert task.dataset == "synth-structured"
+    result = synth_cli("--preset", "structured", "--data-dir", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "built" / "synth-structured"
+    reference, fingerprint, info = load_test_reference(task, folder)
+    assert fingerprint == task.dataset_fingerprint
+    assert len(reference.ids) >= 500 and info["counts"]["rows"] == 3600
+    assert preset_config("structured").structured
+    assert not preset_config("benchmark").structured
+
+
 def test_preset_excludes_other_generator_options(tmp_path):
     result = synth_cli("--preset", "benchmark", "--n", "10", "--seed", "2",
                        "--data-dir", str(tmp_path))
     assert result.exit_code == 1
     assert "--preset benchmark fixes every generator parameter; drop --n, --seed" in result.output
     result = synth_cli("--preset", "nope", "--data-dir", str(tmp_path))
-    assert result.exit_code == 1 and "unknown synth preset 'nope'; known: benchmark" in \
-        result.output
+    assert result.exit_code == 1 and \
+        "unknown synth preset 'nope'; known: benchmark, structured" in result.output
     assert not (tmp_path / "built").exists()
 
 
@@ -111,6 +124,11 @@ def test_missing_dataset_names_the_exact_command(tmp_path):
                            "--data-dir", str(tmp_path))
     assert result.exit_code == 1
     assert f"make it with `sdme synth --preset benchmark --data-dir {tmp_path}`" in result.output
+    result = benchmark_cli("run", "--model", "mren", "--task", "sdme-synth-structured",
+                           "--data-dir", str(tmp_path))
+    assert result.exit_code == 1
+    assert f"make it with `sdme synth --preset structured --data-dir {tmp_path}`" in \
+        result.output
     result = benchmark_cli("run", "--model", "mren", "--task", "ch-sims",
                            "--data-dir", str(tmp_path))
     assert result.exit_code == 1

@@ -9,6 +9,10 @@ A *row* is one clip as a mapping, as yielded by ``datasets.load_dataset(dir)[spl
   = T (the compact storage form).
 * ``"label"``: class index (discrete task) or float score (continuous task).
 * ``"relevance_<m>"`` (optional): human relevance in [0, 1]; ``None``/NaN where unknown.
+* ``"label_<m>"`` (optional, discrete tasks): the class modality m alone expresses, as a class
+  index (an int, as a ClassLabel stores it) or as a class name (a string, as a built SDME
+  dataset stores it; mapped to its index with the ``class_names`` given to :func:`collate`);
+  ``None``, NaN or -1 where unknown. It becomes ``Batch.modality_labels``.
 * ``"clip_id"`` (optional): the clip's id, kept for per-clip predictions.
 
 :func:`collate` pads each modality to the longest sequence in the batch (at least one step) and
@@ -86,7 +90,7 @@ def _is_missing(value: object) -> bool:
 
 def collate(rows: Sequence[Mapping[str, object]], modalities: Sequence[str] | None = None,
             input_dims: Mapping[str, int] | None = None, task: str | None = None,
-            max_len: int | None = None) -> Batch:
+            max_len: int | None = None, class_names: Sequence[str] | None = None) -> Batch:
     """Pads a list of rows into a :class:`Batch`.
 
     Args:
@@ -99,14 +103,19 @@ def collate(rows: Sequence[Mapping[str, object]], modalities: Sequence[str] | No
         task: ``"discrete"`` (labels → long) or ``"continuous"`` (labels → float); default:
             inferred from the label values (integers → discrete).
         max_len: keep at most this many steps per sequence (the first ones).
+        class_names: the taxonomy, in class-index order: maps ``label_<m>`` class names to
+            indices and bounds integer ones.
 
     Returns:
         The batch; ``labels`` is None when no row has a label, ``relevance`` has an entry for
-        each modality with a ``relevance_<m>`` key.
+        each modality with a ``relevance_<m>`` key, ``modality_labels`` one for each modality
+        with a ``label_<m>`` key (discrete tasks only: for a continuous task the target is a
+        score and ``label_<m>`` names classes of another variable, so it is not read).
 
     Raises:
-        ValueError: on an empty batch, a malformed feature array, inconsistent feature sizes or
-            a label missing from some rows only; the message names the clip.
+        ValueError: on an empty batch, a malformed feature array, inconsistent feature sizes,
+            a label missing from some rows only, or a ``label_<m>`` that is not a known class
+            (or is a class name and no ``class_names`` were given); the message names the clip.
     """
     if not rows:
         raise ValueError("cannot collate an empty list of rows")
@@ -163,7 +172,52 @@ def collate(rows: Sequence[Mapping[str, object]], modalities: Sequence[str] | No
             relevance[m] = torch.tensor(
                 [float("nan") if _is_missing(v) else float(v) for v in values],
                 dtype=torch.float32)
-    return Batch(features=features, masks=masks, labels=labels, relevance=relevance, ids=ids)
+    modality_labels: dict[str, torch.Tensor] = {}
+    if labels is not None and labels.dtype == torch.int64:
+        for m in modalities:
+            key = f"label_{m}"
+            if any(key in row for row in rows):
+                modality_labels[m] = torch.tensor(
+                    [_class_index(row.get(key), key, clip_id, class_names)
+                     for clip_id, row in zip(ids, rows, strict=True)], dtype=torch.int64)
+    return Batch(features=features, masks=masks, labels=labels, relevance=relevance, ids=ids,
+                 modality_labels=modality_labels)
+
+
+def _class_index(value: object, key: str, clip_id: str,
+                 class_names: Sequence[str] | None) -> int:
+    """A ``label_<m>`` value as a class index; -1 when unknown (None, NaN or -1)."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None:
+        return -1
+    if isinstance(value, str):
+        if class_names is None:
+            raise ValueError(f"clip {clip_id!r}: {key} is a class name ({value!r}) and no class "
+                             f"names were given to map it to a class index; pass "
+                             f"class_names= (the dataset's label ClassLabel names)")
+        try:
+            return list(class_names).index(value)
+        except ValueError:
+            raise ValueError(f"clip {clip_id!r}: {key}={value!r} is not a class of the "
+                             f"taxonomy {list(class_names)}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"clip {clip_id!r}: {key}={value!r} is neither a class index nor a "
+                         f"class name")
+    if isinstance(value, float):
+        if math.isnan(value):
+            return -1
+        if not value.is_integer():
+            raise ValueError(f"clip {clip_id!r}: {key}={value!r} is not a class index")
+    index = int(value)
+    if index == -1:
+        return -1
+    if index < 0 or (class_names is not None and index >= len(class_names)):
+        size = f" of {len(class_names)} classes" if class_names is not None else ""
+        raise ValueError(f"clip {clip_id!r}: {key}={index} is outside the taxonomy{size}")
+    return index
 
 
 def _collate_labels(rows: Sequence[Mapping[str, object]], ids: Sequence[str],
@@ -194,9 +248,11 @@ class Collator:
     input_dims: Mapping[str, int] | None = None
     task: str | None = None
     max_len: int | None = None
+    class_names: tuple[str, ...] | None = None
 
     def __call__(self, rows: Sequence[Mapping[str, object]]) -> Batch:
-        return collate(rows, self.modalities, self.input_dims, self.task, self.max_len)
+        return collate(rows, self.modalities, self.input_dims, self.task, self.max_len,
+                       self.class_names)
 
 
 def input_dims_from_rows(rows: Iterable[Mapping[str, object]],
@@ -230,7 +286,8 @@ def synthetic_rows(n: int, input_dims: Mapping[str, int], num_classes: int = 3,
                    task: str = "discrete", seed: int = 0, min_len: int = 2, max_len: int = 6,
                    separation: float = 2.0, noise: float = 1.0, missing_prob: float = 0.0,
                    deviation_prob: float = 0.0, relevance: bool = True,
-                   task_seed: int = 0) -> list[dict[str, object]]:
+                   task_seed: int = 0,
+                   modality_labels: bool = True) -> list[dict[str, object]]:
     """A learnable synthetic data set in the row format of a built dataset.
 
     Discrete: clip i has class ``y`` (balanced, shuffled); every step of modality m is
@@ -238,7 +295,7 @@ def synthetic_rows(n: int, input_dims: Mapping[str, int], num_classes: int = 3,
     from ``task_seed`` (so splits made with different ``seed`` share them).
     With probability ``deviation_prob`` a modality *deviates*: it is drawn around another
     class's mean and its ``relevance_<m>`` is 0 (1 otherwise), mimicking a modality whose
-    unimodal annotators disagree with the clip label.
+    unimodal annotators disagree with the clip label; ``label_<m>`` is the class it shows.
 
     Continuous: the score ``y`` is uniform in [-3, 3]; steps are
     ``separation * (y / 3) * mu[m] + noise * N(0, I)``; relevance is 1 (0 for deviating
@@ -258,9 +315,12 @@ def synthetic_rows(n: int, input_dims: Mapping[str, int], num_classes: int = 3,
         deviation_prob: probability that a present modality deviates from the clip label.
         relevance: whether rows carry ``relevance_<m>`` fields.
         task_seed: seed of the class means (the "task"; keep it fixed across splits).
+        modality_labels: whether rows of the discrete task carry ``label_<m>`` (the class
+            index the modality shows; None where it is missing).
 
     Returns:
-        Rows (dicts) with ``clip_id``, ``label``, ``<m>_feat`` and ``relevance_<m>``.
+        Rows (dicts) with ``clip_id``, ``label``, ``<m>_feat``, ``relevance_<m>`` and
+        ``label_<m>`` (as asked).
     """
     if task not in ("discrete", "continuous"):
         raise ValueError(f"unknown task {task!r}; expected 'discrete' or 'continuous'")
@@ -289,6 +349,8 @@ def synthetic_rows(n: int, input_dims: Mapping[str, int], num_classes: int = 3,
                 row[f"{m}_feat"] = None
                 if relevance:
                     row[f"relevance_{m}"] = None
+                if modality_labels and task == "discrete":
+                    row[f"label_{m}"] = None
                 continue
             deviates = rng.random() < deviation_prob
             if task == "discrete":
@@ -296,6 +358,8 @@ def synthetic_rows(n: int, input_dims: Mapping[str, int], num_classes: int = 3,
                 if deviates and num_classes > 1:
                     source = (source + 1 + int(rng.integers(num_classes - 1))) % num_classes
                 center = separation * means[m][source]
+                if modality_labels:
+                    row[f"label_{m}"] = source
             else:
                 center = separation * (-y if deviates else y) / 3.0 * means[m][0]
             steps = int(rng.integers(min_len, max_len + 1))

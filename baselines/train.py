@@ -223,6 +223,20 @@ class _Rows(IterableDataset):
         return iter(self.rows)
 
 
+def data_class_names(data: object) -> tuple[str, ...] | None:
+    """The taxonomy of ``data``, which maps ``label_<m>`` class names to indices.
+
+    Read from a ``class_names`` attribute (``benchmark.protocol.StreamedRows`` has one), else
+    from the ``label`` ClassLabel of a Hugging Face dataset; None when neither is there.
+    """
+    names = getattr(data, "class_names", None)
+    if names is None:
+        features = getattr(data, "features", None)
+        label = features.get("label") if isinstance(features, Mapping) else None
+        names = getattr(label, "names", None)
+    return tuple(str(n) for n in names) if names else None
+
+
 def make_loader(data: object, model: EmotionModel, config: TrainConfig, train: bool,
                 device: torch.device | None = None) -> Iterable[Batch]:
     """A DataLoader of :class:`Batch` over ``data`` for ``model`` (see the module docstring).
@@ -233,6 +247,10 @@ def make_loader(data: object, model: EmotionModel, config: TrainConfig, train: b
         return data
     if isinstance(data, Batch):
         return [data]
+    class_names = data_class_names(data)
+    if class_names is None:  # a trained model knows its task's taxonomy
+        info = getattr(model, "task_info", None)
+        class_names = tuple(info.class_names) if getattr(info, "class_names", None) else None
     if hasattr(data, "with_format") and callable(data.with_format):  # Hugging Face datasets
         data = data.with_format("numpy")
     map_style = hasattr(data, "__getitem__") and hasattr(data, "__len__") \
@@ -244,7 +262,7 @@ def make_loader(data: object, model: EmotionModel, config: TrainConfig, train: b
         data = _Rows(data)
     collator = Collator(modalities=tuple(model.config.input_dims),
                         input_dims=dict(model.config.input_dims), task=model.config.task,
-                        max_len=config.max_len)
+                        max_len=config.max_len, class_names=class_names)
     batch_size = config.batch_size if train else (config.eval_batch_size or config.batch_size)
     generator = torch.Generator().manual_seed(config.seed)
     return DataLoader(

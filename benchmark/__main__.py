@@ -276,6 +276,9 @@ def reference_group() -> None:
 @reference_group.command("make")
 @click.option("--model", "models", multiple=True,
               help="Only this model (repeatable; default: every registered model).")
+@click.option("--task", "tasks", multiple=True,
+              help="Only this task (repeatable; default: the reference tasks, REFERENCE_TASKS); "
+                   "another task is for your own store (--store).")
 @click.option("--seeds", default=None, help="Comma-separated seeds (default: the protocol's 5).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="train.epochs (default: the trainer's; anything else is a trial that "
@@ -286,7 +289,8 @@ def reference_group() -> None:
 @click.option("--work", type=click.Path(file_okay=False), default=None,
               help="Where the runs write (default: <data_dir>/reference-runs; resumable).")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=DATA_DIR_HELP)
-def reference_make_command(models: tuple[str, ...], seeds: str | None, epochs: int | None,
+def reference_make_command(models: tuple[str, ...], tasks: tuple[str, ...], seeds: str | None,
+                           epochs: int | None,
                            device: str | None, store: str | None, work: str | None,
                            data_dir: str | None) -> None:
     """Run every registered model on the reference tasks and submit each result into the
@@ -294,10 +298,11 @@ def reference_make_command(models: tuple[str, ...], seeds: str | None, epochs: i
     from benchmark.reference import REFERENCE_DIR, make_reference
     from benchmark.scoring import ProtocolError
     from benchmark.submit import SubmissionError
-    from benchmark.tasks import TaskError
+    from benchmark.tasks import REFERENCE_TASKS, TaskError
 
     try:
-        written = make_reference(models=list(models) or None, seeds=_parse_seeds(seeds),
+        written = make_reference(models=list(models) or None, tasks=list(tasks) or REFERENCE_TASKS,
+                                 seeds=_parse_seeds(seeds),
                                  epochs=epochs, device=device, store=store or REFERENCE_DIR,
                                  work=work, data_dir=data_dir,
                                  log=lambda m: click.echo(m, err=True))

@@ -91,6 +91,8 @@ class FinishedSeed:
     model_config: dict[str, Any]
     train_config: dict[str, Any]
     num_parameters: int
+    #: Wall seconds of the seed's training and test predictions (None in older records).
+    seconds: float | None = None
 
 
 class FinishedSeeds:
@@ -164,7 +166,8 @@ class FinishedSeeds:
                             selection=None if selection is None else Selection(**selection),
                             model_config=document["model_config"],
                             train_config=document["train_config"],
-                            num_parameters=int(document["num_parameters"]))
+                            num_parameters=int(document["num_parameters"]),
+                            seconds=_seconds(document.get("seconds")))
 
     def save(self, finished: FinishedSeed, scores: Mapping[str, float] | None = None) -> Path:
         """Writes a finished seed: predictions first, then ``seed.json`` naming them."""
@@ -179,12 +182,19 @@ class FinishedSeeds:
             "selection": None if finished.selection is None else asdict(finished.selection),
             "test_scores": dict(scores or {}),
             "model_config": finished.model_config, "train_config": finished.train_config,
-            "num_parameters": finished.num_parameters,
+            "num_parameters": finished.num_parameters, "seconds": finished.seconds,
             "predictions": {"path": SEED_PREDICTIONS, "sha256": digest, "rows": rows}}
         path = folder / SEED_FILE
         atomic_write_text(path, json.dumps(document, indent=1, allow_nan=False,
                                            default=str) + "\n")
         return path
+
+
+def _seconds(value: Any) -> float | None:
+    """A recorded duration, or None where absent or not a finite, non-negative number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if 0 <= value < float("inf") else None
 
 
 __all__ = ["FinishedSeed", "FinishedSeeds", "NOT_IDENTITY_TRAIN_KEYS", "SEED_FILE",

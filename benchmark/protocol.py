@@ -49,6 +49,7 @@ import dataclasses
 import json
 import os
 import platform
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -204,7 +205,9 @@ def environment(device: str) -> Environment:
 
 def input_columns(available: Sequence[str], task: Task, with_targets: bool) -> list[str]:
     """The columns a model is given: clip id and features, plus (training and validation) the
-    task's target column and the human relevance columns the dataset has.
+    task's target column and the human annotations the dataset has: ``relevance_<m>`` and, for
+    discrete tasks, ``label_<m>`` (the class modality m alone expresses). The test split is read
+    with ``with_targets=False``: no label and no annotation reaches the model there.
 
     Raises:
         ProtocolError: the dataset lacks a feature or target column.
@@ -215,6 +218,8 @@ def input_columns(available: Sequence[str], task: Task, with_targets: bool) -> l
     if with_targets:
         columns.append(task.label_column)
         columns += [f"relevance_{m}" for m in task.modalities if f"relevance_{m}" in available]
+        if task.task_type == "discrete":
+            columns += [f"label_{m}" for m in task.modalities if f"label_{m}" in available]
     missing = [c for c in columns if c not in available]
     if missing:
         raise ProtocolError(f"the dataset lacks column(s) {missing}")
@@ -260,6 +265,9 @@ class StreamedRows:
         seed: seed of the shuffle.
         shuffle: windowed shuffle (False: file order).
         window: row groups decoded and mixed at a time (``ParquetRows``).
+
+    ``class_names`` (the ``label`` ClassLabel's names) let the trainer's collator map the
+    ``label_<m>`` class names of the rows to class indices.
     """
 
     def __init__(self, folder: str | os.PathLike, task: Task, split: str,
@@ -270,6 +278,7 @@ class StreamedRows:
         self.rows = ParquetRows(folder, split, shuffle=shuffle, seed=seed, window=window,
                                 columns=list(columns))
         self.target = task.label_column
+        self.class_names = self.rows.class_names
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -456,6 +465,7 @@ def run_benchmark(model_name: str, task: str | Task | None = DEFAULT_TASK, *,
                 train_config, model_config = done[seed].train_config, done[seed].model_config
                 num_parameters = done[seed].num_parameters
             continue
+        started = time.perf_counter()
         seed_everything(seed)
         model = baselines.create_model(model_name, **model_options)
         train_cfg = make_config(config["train"], seed=seed, device=device,
@@ -475,7 +485,8 @@ def run_benchmark(model_name: str, task: str | Task | None = DEFAULT_TASK, *,
                             model_config=_jsonable(dataclasses.asdict(model.config)),
                             train_config=_jsonable({k: v for k, v in train_cfg.to_dict().items()
                                                     if k not in ("seed", "out_dir")}),
-                            num_parameters=int(sum(p.numel() for p in model.parameters())))
+                            num_parameters=int(sum(p.numel() for p in model.parameters())),
+                            seconds=round(time.perf_counter() - started, 3))
         finished.save(kept, score_seed(task, reference, records[seed], seed).metrics)
         if train_config is None:
             train_config, model_config = kept.train_config, kept.model_config

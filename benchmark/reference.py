@@ -9,7 +9,11 @@ benchmark reference make``, which ``scripts/make_reference_results.sh`` runs) ca
 ``benchmark.protocol.run_benchmark`` for each pair — exactly what ``python -m benchmark run``
 runs — with gzip-compressed predictions, then ``benchmark.submit.submit`` into the store, which
 re-checks every number from the predictions. ``benchmark leaderboard`` shows these rows beside
-the user's own (``--no-reference`` hides them).
+the user's own (``--no-reference`` hides them). Beside each task's folder,
+``<task>.timings.json`` records how long each model's seeds took (training and test predictions,
+per seed, measured by the run and kept with its finished seeds) and on what machine:
+measurements, not results, so :func:`check_reference` does not re-derive them
+(``perf/bench_relevance.py`` prints them in its table).
 
 :func:`check_reference` (``python -m benchmark reference check``; ``tests/test_reference.py``
 runs it on the shipped store against the locally regenerated datasets) refuses, naming the
@@ -35,8 +39,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmark.results import Results, ResultsError, load_results
+from benchmark.results import Results, ResultsError, load_results, read_json_file
 from benchmark.tasks import REFERENCE_TASKS, TaskError, get_task
+from sdme.fileio import atomic_write_text
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "data" / "reference"
 #: The one command that regenerates the shipped store.
@@ -129,6 +134,7 @@ def make_reference(*, models: Sequence[str] | None = None,
                               replace=True)
             say(accepted.summary())
             written.append(accepted.results_path)
+            record_timings(store, task, name, work, seeds or DEFAULT_SEEDS, device)
         folder = store / get_task(task).name
         if models is None:  # a full regeneration: drop models no longer registered
             for path in sorted(folder.glob("*.json")):
@@ -139,6 +145,62 @@ def make_reference(*, models: Sequence[str] | None = None,
         if (folder / HISTORY_DIR).exists():  # git keeps the shipped store's history
             shutil.rmtree(folder / HISTORY_DIR)
     return written
+
+
+# ----------------------------------------------------------------------------- timings
+
+TIMINGS_FORMAT = "sdme-reference-timings"
+
+
+def timings_path(store: str | os.PathLike, task: str) -> Path:
+    """``<store>/<task>.timings.json`` (beside the task's folder, not a results file)."""
+    return Path(store) / f"{get_task(task).name}.timings.json"
+
+
+def read_timings(store: str | os.PathLike, task: str) -> dict[str, Any]:
+    """Model -> its timing record (``seconds`` per seed, ``machine``); empty when none."""
+    path = timings_path(store, task)
+    if not path.is_file():
+        return {}
+    try:
+        document = read_json_file(path)
+    except ResultsError:
+        return {}
+    models = document.get("models") if isinstance(document, dict) else None
+    return dict(models) if isinstance(models, dict) else {}
+
+
+def record_timings(store: str | os.PathLike, task: str, model: str, work: str | os.PathLike,
+                   seeds: Sequence[int], device: str | None) -> Path:
+    """Records ``model``'s per-seed wall seconds (from its finished seeds in ``work``) in the
+    task's timings file, with the machine they were measured on."""
+    import platform
+
+    import torch
+
+    from benchmark.partial import SEED_FILE
+    from benchmark.protocol import checkpoint_dir
+    from sdme.device import resolve_device
+
+    name = get_task(task).name
+    seconds = []
+    for seed in seeds:
+        try:
+            value = read_json_file(checkpoint_dir(work, model, name, seed) / SEED_FILE
+                                   ).get("seconds")
+        except (ResultsError, AttributeError):
+            value = None
+        seconds.append(value if isinstance(value, (int, float)) else None)
+    models = read_timings(store, task)
+    models[model] = {"seeds": list(seeds), "seconds": seconds, "machine": {
+        "platform": platform.platform(), "processor": platform.processor() or None,
+        "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "device": str(resolve_device(device or "auto"))}}
+    path = timings_path(store, task)
+    atomic_write_text(path, json.dumps({"format": TIMINGS_FORMAT, "version": 1,
+                                        "models": dict(sorted(models.items()))}, indent=1)
+                      + "\n")
+    return path
 
 
 # ----------------------------------------------------------------------------- staleness

@@ -160,7 +160,7 @@ class TestReference:
         for m in task.modalities:
             if classes is not None and f"label_{m}" in columns:
                 relevant[m] = tuple(
-                    None if lm is None or y is None else lm == names[int(y)]
+                    None if y is None else _expresses(lm, int(y), names, f"label_{m}")
                     for lm, y in zip(columns[f"label_{m}"], classes, strict=True))
             elif task.task_type == "continuous" and f"relevance_{m}" in columns:
                 relevant[m] = tuple(None if r is None or r != r else float(r) >= 0.5
@@ -195,6 +195,34 @@ class TestReference:
         deviating = [m for m in known if self.relevant[m][i] is False]
         return "+".join(deviating) if deviating else "none"
 
+
+
+def _expresses(value: Any, label: int, names: Sequence[str], column: str) -> bool | None:
+    """Whether a ``label_<m>`` value (class name or ClassLabel index) is class ``label``.
+
+    None where unknown (None, NaN or -1).
+
+    Raises:
+        ProtocolError: a value that is neither a known class name nor a class index.
+    """
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, str):
+        if value not in names:
+            raise ProtocolError(f"{column}: {value!r} is not a class of the taxonomy "
+                                f"{list(names)}")
+        return value == names[label]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        raise ProtocolError(f"{column}: {value!r} is neither a class name nor a class index")
+    index = int(value)
+    if index == -1:
+        return None
+    if not 0 <= index < len(names):
+        raise ProtocolError(f"{column}: class index {index} is outside the taxonomy of "
+                            f"{len(names)} classes")
+    return index == label
 
 def reference_columns(available: Iterable[str], task: Task) -> list[str]:
     """The columns of ``available`` that :class:`TestReference` reads: clip id, the task's label

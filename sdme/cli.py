@@ -8,6 +8,7 @@
     sdme build NAME                    # a raw corpus -> a built dataset
     sdme import synth --n N            # a synthetic corpus with controlled deviation (built)
     sdme synth --preset benchmark      # (alias of `sdme import synth`) the benchmark's dataset
+    sdme synth --preset structured     # ... with structured deviation (synth-structured)
     sdme import mmsa --path F --name C # MMSA's CMU-MOSI/MOSEI, CH-SIMS (v2) features (built)
     sdme export mmsa --dataset D --out F
 

@@ -18,6 +18,12 @@ benchmark does for every split:
 * :func:`feature_stats` gives the moments of a split's feature values: as recorded in the
   provenance (``sdme.built.FeatureStats``), or, for datasets made before they were recorded,
   computed from the parquet once and cached under ``<data_dir>/cache/feature-stats``.
+
+``datasets`` keys its Arrow cache of a local folder on the folder's name and its files' relative
+paths, sizes and times, not on where the folder is nor on what the build was: two built
+datasets of the same name elsewhere, or a dataset rebuilt in place, could be served the Arrow
+copy of another. :func:`load_dataset` gives each build at each location a cache folder of its
+own (:func:`build_cache_dir`).
 """
 
 from __future__ import annotations
@@ -86,8 +92,8 @@ def load_dataset(name_or_path: str | os.PathLike, split: str | None = None, *,
         data_dir: The SDME data folder (default: ``$SDME_DATA_DIR`` or ``~/.cache/sdme``).
         format: ``"torch"`` or ``"numpy"``: feature columns come as ``[T, dim]`` tensors or
             arrays; None keeps Python objects.
-        cache_dir: Where ``datasets`` keeps its Arrow cache (default: a folder per dataset
-            location under its own cache, so datasets of the same name never share an entry).
+        cache_dir: Where ``datasets`` keeps its Arrow cache (default: a folder of this build
+            at this location under the ``datasets`` cache, :func:`build_cache_dir`).
 
     Raises:
         FileNotFoundError: No such dataset (the message says how to build it).
@@ -102,16 +108,7 @@ def load_dataset(name_or_path: str | os.PathLike, split: str | None = None, *,
         if not (path / required).is_file():
             raise FileNotFoundError(f"{path}: not a built SDME dataset (no {required}); "
                                     "build it with `sdme build`")
-    # ``datasets`` keys its cache of a local folder on the folder's name and its files' relative
-    # paths, sizes and times, not on where the folder is: two built datasets of the same name
-    # elsewhere (a copy with preserved times, say) would share one cache entry. A cache folder
-    # per dataset location keeps them apart.
-    if cache_dir is None:
-        import datasets.config
-
-        where = hashlib.sha256(str(path.resolve()).encode("utf-8")).hexdigest()[:16]
-        cache_dir = Path(datasets.config.HF_DATASETS_CACHE) / "sdme" / where
-    kwargs: dict[str, Any] = {"cache_dir": str(cache_dir)}
+    kwargs: dict[str, Any] = {"cache_dir": str(cache_dir or build_cache_dir(path))}
     try:
         ds = datasets.load_dataset(str(path), split=split, **kwargs)
     except ValueError as exc:
@@ -119,6 +116,35 @@ def load_dataset(name_or_path: str | os.PathLike, split: str | None = None, *,
             raise ValueError(f"{path}: no split {split!r} ({exc})") from exc
         raise
     return ds.with_format(format) if format else ds
+
+
+def _label_names(shard: Path) -> tuple[str, ...] | None:
+    """The ``label`` ClassLabel names recorded in a shard's ``datasets`` schema metadata."""
+    import datasets
+    import pyarrow.parquet as pq
+
+    label = datasets.Features.from_arrow_schema(pq.read_schema(shard)).get("label")
+    names = getattr(label, "names", None)
+    return tuple(str(n) for n in names) if names else None
+
+
+def build_cache_dir(folder: str | os.PathLike) -> Path:
+    """The ``datasets`` cache folder of one build of a built dataset at one location.
+
+    ``<datasets cache>/sdme/<digest>``, where the digest covers the folder's resolved path,
+    ``build_info.json`` (which records when the build was made and with what) and the name, size
+    and modification time of every data file: datasets of the same name elsewhere never share an
+    entry, and a rebuilt dataset never reuses the Arrow copy of an earlier build.
+    """
+    import datasets
+
+    path = Path(folder)
+    digest = hashlib.sha256(str(path.resolve()).encode("utf-8"))
+    digest.update((path / BUILD_INFO_NAME).read_bytes())
+    for data_file in sorted((path / "data").glob("*")):
+        stat = data_file.stat()
+        digest.update(f"{data_file.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return Path(datasets.config.HF_DATASETS_CACHE) / "sdme" / digest.hexdigest()[:24]
 
 
 def _features_of(dataset: Any) -> datasets.Features:
@@ -323,9 +349,10 @@ class ParquetRows:
 
     Rows are dicts in the form ``dataset.with_format("numpy")`` gives: feature columns are
     ``[T, dim]`` float32 arrays, the other columns Python values. Pass the object as training
-    data to ``baselines.train.fit`` (it is re-iterable, not a one-shot iterator). Under a
-    ``torch`` DataLoader with several workers, each worker reads its own share of the row
-    groups.
+    data to ``baselines.train.fit`` (it is re-iterable, not a one-shot iterator; its
+    :attr:`class_names`, the ``label`` ClassLabel's names, let the trainer map ``label_<m>``
+    class names to indices). Under a ``torch`` DataLoader with several workers, each worker
+    reads its own share of the row groups.
 
     Args:
         name_or_path: Built dataset name or folder (see :func:`resolve_built`).
@@ -361,6 +388,7 @@ class ParquetRows:
         self.shuffle, self.seed, self.window, self.columns = shuffle, seed, window, columns
         self.prefetch = prefetch
         self.epoch = 0
+        self.class_names = _label_names(self.paths[0]) if self.paths else None
 
     def __len__(self) -> int:
         return self._rows
@@ -488,6 +516,6 @@ def _table_rows(table: Any) -> list[dict[str, Any]]:
                                                                        strict=True)]
 
 
-__all__ = ["STATS_CACHE_VERSION", "ParquetRows", "feature_dims", "feature_stats", "load_dataset",
-           "read_columns", "read_features", "resolve_built", "scan_feature_stats", "split_sizes",
-           "taxonomy"]
+__all__ = ["STATS_CACHE_VERSION", "ParquetRows", "build_cache_dir", "feature_dims",
+           "feature_stats", "load_dataset", "read_columns", "read_features", "resolve_built",
+           "scan_feature_stats", "split_sizes", "taxonomy"]

@@ -21,6 +21,26 @@ how the clips are chunked):
    probability ``deviation_rate[m]`` another one, uniform over the other classes (a
    semantically irrelevant signal). With probability ``missing_rate`` a modality is missing
    (length 0; never all three), as a clip without a face or an audio track would be.
+   *Structured deviation* (all off by default; each documented in :class:`SynthConfig`), after
+   patterns reported for real affective data — display rules that make people mask or tone
+   down some felt emotions in some channels (Ekman & Friesen, 1969, "The repertoire of
+   nonverbal behavior"; Matsumoto, 1990), the smile as the most common mask (Ekman, Friesen &
+   O'Sullivan, 1988, "Smiles when lying"), and low-intensity expressions being the ones that
+   observers of a single channel misread:
+
+   a. *Expressivity*: each (clip, modality) gets an expressivity ``a`` uniform in
+      ``[1 - expressivity[m], 1]``; the modality's prototype is scaled by ``a`` and its noise by
+      ``2 - a`` (a weaker, noisier signal), and its chance of deviating rises to
+      ``deviation_rate[m] + expressivity_coupling * (1 - a)``.
+   b. *Mask emotions*: a modality that deviates by chance shows, with probability
+      ``mask_rate[m]``, one of ``mask_classes`` (uniformly, other than the true emotion)
+      instead of a uniformly drawn class.
+   c. *Display rules*: ``(modality, felt, shown, p)``: in a clip whose true emotion is
+      ``felt``, the modality shows ``shown`` with probability ``p`` (e.g. anger worded
+      politely: the text shows neutral; sadness masked by a smile: the face shows happiness).
+
+   Their draws come from a stream of their own, so a corpus that does not use them is the one
+   the generator made before they existed (same bytes, same fingerprint).
 4. **Unimodal votes.** ``annotators`` simulated annotators per present modality each vote the
    expressed emotion with probability ``annotator_accuracy``, else a uniformly drawn other
    class. ``label_<m>``, ``relevance_<m>`` and ``deviation`` are then computed from the votes by
@@ -92,6 +112,13 @@ MOSEI_CLIPS = 23_453
 
 # Independent random streams (the second entry of every seed tuple).
 _STREAM_META, _STREAM_PROTOTYPES, _STREAM_SPEAKERS, _STREAM_FEATURES = 0, 1, 2, 3
+_STREAM_STRUCTURE = 4
+
+#: The structured-deviation parameters and their "off" values. They are left out of the
+#: parameter record (and so of the fingerprint) when off, so that corpora made without them
+#: keep the fingerprint they had before these parameters existed.
+STRUCTURE_OFF: dict[str, Any] = {"display_rules": (), "mask_classes": (), "mask_rate": None,
+                                 "expressivity": None, "expressivity_coupling": 0.0}
 
 
 class SynthError(ValueError):
@@ -150,6 +177,19 @@ class SynthConfig:
         "Target share of clips per split, e.g. train=0.7,validation=0.15,test=0.15.",
         keys=SPLITS)
     seed: int = _option(0, "Seed of everything.")
+    display_rules: tuple[tuple[str, str, str, float], ...] = _option(
+        (), "Structured deviation (3c): display rules as YAML, [[modality, felt class, shown "
+        "class, probability], ...]; at most one rule per (modality, felt class).")
+    mask_classes: tuple[str, ...] = _option(
+        (), "Classes a deviating modality tends to show (3b), comma-separated.")
+    mask_rate: Mapping[str, float] | None = _option(
+        None, "Per modality, the probability that a chance deviation shows a mask class (3b): "
+        "one value, or text=P,audio=P,vision=P (default: never).", keys=MODALITIES)
+    expressivity: Mapping[str, float] | None = _option(
+        None, "Per modality, the spread of per-clip expressivity in [0, 1) (3a): one value, or "
+        "text=S,audio=S,vision=S (default: every clip fully expressive).", keys=MODALITIES)
+    expressivity_coupling: float = _option(
+        0.0, "How much a deviation's chance rises as a modality's expressivity falls (3a).")
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -197,7 +237,47 @@ class SynthConfig:
             out.append("annotators must be >= 1")
         if self.clips_per_video < 1 or self.videos_per_speaker < 1:
             out.append("clips_per_video and videos_per_speaker must be >= 1")
+        return out + self._structure_problems()
+
+    def _structure_problems(self) -> list[str]:
+        out = []
+        names = set(self.taxonomy)
+        seen = set()
+        for rule in self.display_rules:
+            if len(rule) != 4:
+                out.append(f"display rule {rule!r}: expected (modality, felt, shown, p)")
+                continue
+            m, felt, shown, p = rule
+            if m not in MODALITIES or felt not in names or shown not in names or felt == shown:
+                out.append(f"display rule {tuple(rule)!r}: needs a modality of "
+                           f"{list(MODALITIES)} and two different classes of the taxonomy")
+            if not 0 <= p <= 1:
+                out.append(f"display rule {tuple(rule)!r}: probability must be in [0, 1]")
+            if (m, felt) in seen:
+                out.append(f"more than one display rule for ({m}, {felt})")
+            seen.add((m, felt))
+        unknown = [c for c in self.mask_classes if c not in names]
+        if unknown:
+            out.append(f"mask_classes {unknown} are not classes of the taxonomy")
+        for name, high in (("mask_rate", 1.0), ("expressivity", 0.999)):
+            mapping = getattr(self, name)
+            if mapping is None:
+                continue
+            if set(mapping) != set(MODALITIES):
+                out.append(f"{name} needs exactly the modalities {list(MODALITIES)}")
+            elif not all(0 <= mapping[m] <= high for m in MODALITIES):
+                out.append(f"{name} values must be in [0, {high:g}]")
+        if self.mask_rate is not None and any(self.mask_rate.values()) and \
+                not self.mask_classes:
+            out.append("mask_rate needs mask_classes")
+        if self.expressivity_coupling < 0:
+            out.append("expressivity_coupling must be >= 0")
         return out
+
+    @property
+    def structured(self) -> bool:
+        """Whether any structured-deviation mechanism is on."""
+        return any(not _is_off(getattr(self, k), v) for k, v in STRUCTURE_OFF.items())
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -206,6 +286,15 @@ class SynthConfig:
         for key in ("deviation_rate", "dims", "split_ratios"):
             data[key] = {m: getattr(self, key)[m] for m in getattr(self, key)}
         data["seq_len"] = {m: list(self.seq_len[m]) for m in self.seq_len}
+        for key, off in STRUCTURE_OFF.items():
+            value = getattr(self, key)
+            if _is_off(value, off):
+                del data[key]  # see STRUCTURE_OFF
+            elif isinstance(value, Mapping):
+                data[key] = {m: value[m] for m in value}
+            else:
+                data[key] = [list(v) if isinstance(v, tuple) else v for v in value] \
+                    if isinstance(value, tuple) else value
         return data
 
     def fingerprint(self) -> str:
@@ -229,7 +318,13 @@ class SynthConfig:
 #: prior (Zipf exponent 0.5: the first class about 2.6x as frequent as the last), modalities
 #: that deviate with probability 0.2 (text), 0.3 (audio) and 0.4 (vision), short sequences of
 #: small feature vectors (so that five seeds of one model train in minutes on two CPU cores)
-#: and ground-truth relevance (one faithful simulated annotator per modality).
+#: and ground-truth relevance (one faithful simulated annotator per modality); no structured
+#: deviation. ``structured`` (dataset ``synth-structured``) adds every structured-deviation
+#: mechanism: 3,600 clips (so that the test split has over 500), chance deviation 0.15 / 0.2 /
+#: 0.25, display rules (text: anger and disgust worded neutrally; audio: fear in a controlled,
+#: neutral voice; vision: sadness masked by a smile, fear shown as surprise), chance deviations
+#: showing neutral or happiness half of the time, per-clip expressivity spreads 0.6 / 0.7 / 0.8
+#: with coupling 0.5, and shorter sequences.
 PRESETS: dict[str, dict[str, Any]] = {
     "benchmark": {
         "n": 2400,
@@ -250,8 +345,53 @@ PRESETS: dict[str, dict[str, Any]] = {
         "videos_per_speaker": 3.0,
         "split_ratios": {"train": 0.7, "validation": 0.15, "test": 0.15},
         "seed": 0,
+        "display_rules": (),
+        "mask_classes": (),
+        "mask_rate": None,
+        "expressivity": None,
+        "expressivity_coupling": 0.0,
+    },
+    "structured": {
+        "n": 3600,
+        "taxonomy": DEFAULT_TAXONOMY,
+        "imbalance": 0.5,
+        "class_weights": None,
+        "deviation_rate": {"text": 0.1, "audio": 0.15, "vision": 0.2},
+        "missing_rate": 0.0,
+        "noise": 1.0,
+        "separation": 4.0,
+        "smoothness": 0.9,
+        "speaker_effect": 0.5,
+        "seq_len": {"text": (6, 16), "audio": (12, 30), "vision": (8, 20)},
+        "dims": {"text": 32, "audio": 16, "vision": 16},
+        "annotators": 1,
+        "annotator_accuracy": 1.0,
+        "clips_per_video": 7.0,
+        "videos_per_speaker": 3.0,
+        "split_ratios": {"train": 0.7, "validation": 0.15, "test": 0.15},
+        "seed": 0,
+        "display_rules": (("text", "anger", "neutral", 0.5),
+                          ("text", "disgust", "neutral", 0.3),
+                          ("audio", "fear", "neutral", 0.3),
+                          ("vision", "sadness", "happiness", 0.5),
+                          ("vision", "fear", "surprise", 0.3)),
+        "mask_classes": ("neutral", "happiness"),
+        "mask_rate": {"text": 0.5, "audio": 0.5, "vision": 0.5},
+        "expressivity": {"text": 0.5, "audio": 0.5, "vision": 0.6},
+        "expressivity_coupling": 0.5,
     },
 }
+
+#: The built dataset name each preset is written to by ``sdme synth --preset NAME``.
+PRESET_DATASETS: dict[str, str] = {"benchmark": "synth", "structured": "synth-structured"}
+
+
+def _is_off(value: Any, off: Any) -> bool:
+    if value is None or off is None:
+        return value is None or (isinstance(value, Mapping) and not any(value.values()))
+    if isinstance(off, tuple):
+        return len(value) == 0
+    return value == off
 
 
 def preset_config(name: str) -> SynthConfig:
@@ -277,10 +417,47 @@ class ClipPlan:
     speaker: int
     expressed: dict[str, int]
     lengths: dict[str, int]
+    expressivity: dict[str, float] = field(default_factory=dict)  # empty: all 1 (step 3a)
 
 
 def _other_class(rng: np.random.Generator, k: int, avoid: int) -> int:
     return (avoid + 1 + int(rng.integers(k - 1))) % k
+
+
+class _Structure:
+    """The structured-deviation draws of step 3 (a-c), from their own random stream."""
+
+    def __init__(self, config: SynthConfig) -> None:
+        self.config = config
+        index = {name: c for c, name in enumerate(config.taxonomy)}
+        self.rules = {(m, index[felt]): (index[shown], float(p))
+                      for m, felt, shown, p in config.display_rules}
+        self.masks = [index[c] for c in config.mask_classes]
+        self.mask_rate = config.mask_rate or {}
+        self.spread = config.expressivity or {}
+
+    def apply(self, clip: int, j: int, modality: str, y: int, expressed: int,
+              chance: float) -> tuple[int, float]:
+        """(expressed class, expressivity) of one modality of one clip.
+
+        ``expressed`` and ``chance`` are step 3's chance deviation and the uniform draw that
+        decided it.
+        """
+        cfg = self.config
+        rng = np.random.default_rng([cfg.seed, _STREAM_STRUCTURE, clip, j])
+        a = 1.0 - self.spread.get(modality, 0.0) * float(rng.random())
+        deviates = chance < min(1.0, cfg.deviation_rate[modality]
+                                + cfg.expressivity_coupling * (1.0 - a))
+        if deviates and expressed == y:  # made to deviate by its low expressivity
+            expressed = _other_class(rng, len(cfg.taxonomy), y)
+        if deviates and float(rng.random()) < self.mask_rate.get(modality, 0.0):
+            masks = [c for c in self.masks if c != y]
+            if masks:
+                expressed = masks[int(rng.integers(len(masks)))]
+        rule = self.rules.get((modality, y))
+        if rule is not None and float(rng.random()) < rule[1]:
+            expressed = rule[0]
+        return expressed, a
 
 
 def plan_clips(config: SynthConfig) -> list[ClipPlan]:
@@ -289,6 +466,7 @@ def plan_clips(config: SynthConfig) -> list[ClipPlan]:
     k = len(config.taxonomy)
     prior = config.class_prior()
     labels = rng.choice(k, size=config.n, p=prior)
+    structure = _Structure(config) if config.structured else None
     plans: list[ClipPlan] = []
     speaker = 0
     while len(plans) < config.n:
@@ -306,10 +484,14 @@ def plan_clips(config: SynthConfig) -> list[ClipPlan]:
                 present = [m for m in MODALITIES if rng.random() >= config.missing_rate]
                 if not present:
                     present = [MODALITIES[int(rng.integers(len(MODALITIES)))]]
-                expressed, lengths, votes = {}, {}, {}
-                for m in MODALITIES:
-                    deviates = rng.random() < config.deviation_rate[m]
+                expressed, lengths, votes, expressivity = {}, {}, {}, {}
+                for j, m in enumerate(MODALITIES):
+                    chance = rng.random()
+                    deviates = chance < config.deviation_rate[m]
                     expressed[m] = _other_class(rng, k, y) if deviates else y
+                    if structure is not None:
+                        expressed[m], expressivity[m] = structure.apply(
+                            i, j, m, y, expressed[m], chance)
                     lo, hi = config.seq_len[m]
                     length = int(rng.integers(lo, hi + 1))
                     lengths[m] = length if m in present else 0
@@ -326,7 +508,7 @@ def plan_clips(config: SynthConfig) -> list[ClipPlan]:
                     label=config.taxonomy[y], votes_text=votes["text"],
                     votes_audio=votes["audio"], votes_vision=votes["vision"])
                 start += duration
-                plans.append(ClipPlan(i, clip, speaker, expressed, lengths))
+                plans.append(ClipPlan(i, clip, speaker, expressed, lengths, expressivity))
         speaker += 1
     return plans
 
@@ -375,8 +557,15 @@ def chunk_features(config: SynthConfig, plans: Sequence[ClipPlan], modality: str
             z[:, t] *= innovation
             z[:, t] += rho * z[:, t - 1]
     z *= np.float32(config.noise)
-    centers = np.stack([prototypes[modality][p.expressed[modality]]
-                        + speaker_offset(config, p.speaker, modality) for p in plans])
+    strength = np.ones(len(plans), dtype=np.float32)
+    if config.structured:  # step 3a: a weaker (scaled by a), noisier (2 - a) signal
+        strength = np.asarray([p.expressivity.get(modality, 1.0) for p in plans],
+                              dtype=np.float32)
+        z *= (2.0 - strength)[:, None, None]
+    # (x * 1.0 is exact: a corpus without expressivity keeps its bytes)
+    centers = np.stack([strength[r] * prototypes[modality][p.expressed[modality]]
+                        + speaker_offset(config, p.speaker, modality)
+                        for r, p in enumerate(plans)])
     z += centers[:, None, :]
     return [z[row, : lengths[row]] for row in range(len(plans))]
 
@@ -444,6 +633,28 @@ def _manifest(config: SynthConfig) -> CorpusManifest:
         citation="Generated data; cite the SDME toolkit.")
 
 
+def _structure_text(config: SynthConfig) -> str:
+    """Step 3's structured-deviation sentences for the card (empty when none is on)."""
+    if not config.structured:
+        return ""
+    parts = []
+    if config.expressivity:
+        spread = ", ".join(f"{m} {config.expressivity[m]:g}" for m in MODALITIES)
+        parts.append(f"each (clip, modality) has an expressivity a uniform in [1 - s, 1] (s: "
+                     f"{spread}) that scales its prototype by a and its noise by 2 - a, and "
+                     f"raises its chance of deviating by {config.expressivity_coupling:g} x "
+                     f"(1 - a)")
+    if config.mask_rate and config.mask_classes:
+        rates = ", ".join(f"{m} {config.mask_rate[m]:g}" for m in MODALITIES)
+        parts.append(f"a modality that deviates by chance shows a mask emotion "
+                     f"({', '.join(config.mask_classes)}) with probability {rates}")
+    if config.display_rules:
+        rules = "; ".join(f"{m}: {felt} shown as {shown} with probability {p:g}"
+                          for m, felt, shown, p in config.display_rules)
+        parts.append(f"display rules: {rules}")
+    return "\n   Structured deviation (`sdme.synth` step 3): " + "; ".join(parts) + "."
+
+
 def _card_sections(config: SynthConfig) -> dict[str, str]:
     dev = ", ".join(f"{m} {config.deviation_rate[m]:.0%}" for m in MODALITIES)
     prior = ", ".join(f"{t} {p:.3f}" for t, p in zip(config.taxonomy, config.class_prior(),
@@ -459,7 +670,7 @@ v{GENERATOR_VERSION}, seed {config.seed}; every parameter is in `build_info.json
 2. True emotion (`label`) drawn from the class prior: {prior}.
 3. Each modality expresses the true emotion or, with probability {dev}, another class drawn
    uniformly (a semantically irrelevant signal); a modality is missing with probability
-   {config.missing_rate:g}.
+   {config.missing_rate:g}.{_structure_text(config)}
 4. Features: per-class prototype directions of norm {config.separation:g} per modality, plus a
    speaker style offset of norm {config.speaker_effect:g}, plus {config.noise:g} x a
    unit-variance AR(1) random walk (coefficient {config.smoothness:g}); lengths uniform in
@@ -480,6 +691,12 @@ modality expresses and `relevance_m` is 1.0 when it equals `label`, else 0.0."""
   imbalance and noise; do not report results on it as emotion-recognition results.
 - Deviation here is independent across modalities and of the speaker; in real corpora it is
   neither. All three modalities can deviate at once (the clip is then unlearnable)."""
+    if config.structured:
+        limitations = limitations.replace(
+            "Deviation here is independent across modalities and of the speaker",
+            "Deviation here depends on the class (display rules), on what masks are common and "
+            "on each modality's expressivity, but it is independent across modalities and of "
+            "the speaker")
     description = """This is a **synthetic** corpus in SDME's built form, generated by the SDME
 toolkit (`sdme synth`). Each row is one simulated clip: a true emotion (`label`), per-modality
 relevance fields that say which modalities express it, and text, audio and vision feature
@@ -610,5 +827,6 @@ def synthesize(out_dir: str | os.PathLike, config: SynthConfig | None = None, *,
 
 
 __all__ = ["GENERATOR_VERSION", "MOSEI_CLIPS", "MOSEI_DIMS", "MOSEI_SEQ_LEN", "PRESETS",
+           "PRESET_DATASETS", "STRUCTURE_OFF",
            "ClipPlan", "SynthConfig", "SynthError", "SynthReport", "chunk_features",
            "class_prototypes", "plan_clips", "preset_config", "synthesize"]

@@ -66,7 +66,7 @@ def test_preset_spells_out_every_parameter():
     import dataclasses
 
     names = {f.name for f in dataclasses.fields(SynthConfig)}
-    assert set(PRESETS["benchmark"]) == names
+    assert set(PRESETS["benchmark"]) == names == set(PRESETS["structured"])
     config = preset_config("benchmark")
     assert config.n == 2400 and len(config.taxonomy) == 7
     assert dict(config.deviation_rate) == {"text": 0.2, "audio": 0.3, "vision": 0.4}
@@ -93,14 +93,27 @@ def test_synth_preset_gives_the_pinned_dataset_every_time(tmp_path):
     assert info["counts"]["rows"] == 2400 and info["counts"]["splits"]["test"] == 359
 
 
+def test_structured_preset_gives_the_pinned_dataset_of_its_task(tmp_path):
+    task = get_task("sdme-synth-structured")
+    assert task.dataset == "synth-structured"
+    result = synth_cli("--preset", "structured", "--data-dir", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "built" / "synth-structured"
+    reference, fingerprint, info = load_test_reference(task, folder)
+    assert fingerprint == task.dataset_fingerprint
+    assert len(reference.ids) >= 500 and info["counts"]["rows"] == 3600
+    assert preset_config("structured").structured
+    assert not preset_config("benchmark").structured
+
+
 def test_preset_excludes_other_generator_options(tmp_path):
     result = synth_cli("--preset", "benchmark", "--n", "10", "--seed", "2",
                        "--data-dir", str(tmp_path))
     assert result.exit_code == 1
     assert "--preset benchmark fixes every generator parameter; drop --n, --seed" in result.output
     result = synth_cli("--preset", "nope", "--data-dir", str(tmp_path))
-    assert result.exit_code == 1 and "unknown synth preset 'nope'; known: benchmark" in \
-        result.output
+    assert result.exit_code == 1 and \
+        "unknown synth preset 'nope'; known: benchmark, structured" in result.output
     assert not (tmp_path / "built").exists()
 
 
@@ -109,6 +122,11 @@ def test_missing_dataset_names_the_exact_command(tmp_path):
                            "--data-dir", str(tmp_path))
     assert result.exit_code == 1
     assert (f"make it with `sdme import synth --preset benchmark --data-dir {tmp_path}`"
+            in result.output)
+    result = benchmark_cli("run", "--model", "mren", "--task", "sdme-synth-structured",
+                           "--data-dir", str(tmp_path))
+    assert result.exit_code == 1
+    assert (f"make it with `sdme import synth --preset structured --data-dir {tmp_path}`"
             in result.output)
     result = benchmark_cli("run", "--model", "mren", "--task", "ch-sims",
                            "--data-dir", str(tmp_path))
@@ -133,7 +151,8 @@ def test_streamed_rows_match_the_dataset(tmp_path):
     task = get_task("sdme-sample-discrete")
     train = load_dataset(folder, split="train")
     columns = input_columns(train.column_names, task, with_targets=True)
-    assert columns[-3:] == ["relevance_text", "relevance_audio", "relevance_vision"]
+    assert columns[-6:] == ["relevance_text", "relevance_audio", "relevance_vision",
+                            "label_text", "label_audio", "label_vision"]
     rows = StreamedRows(folder, task, "train", columns, seed=3, window=2)
     assert len(rows) == len(train)
     epoch0 = [r["clip_id"] for r in rows]
@@ -148,6 +167,19 @@ def test_streamed_rows_match_the_dataset(tmp_path):
         assert set(row) == set(columns)
         assert row["label"] == want["label"]
         np.testing.assert_array_equal(row["audio_feat"], want["audio_feat"])
+    # label_<m> class names reach the trainer's batches as class indices
+    import baselines
+    from baselines.train import TrainConfig, make_loader
+
+    names = train.features["label"].names
+    named = StreamedRows(folder, task, "train", columns, seed=0)
+    assert named.class_names == tuple(names)
+    model = baselines.create_model("mren", input_dims={"text": 6, "audio": 4, "vision": 3},
+                                   num_classes=len(names))
+    batch = next(iter(make_loader(named, model, TrainConfig(batch_size=8), train=True)))
+    for m in task.modalities:
+        assert [names[i] for i in batch.modality_labels[m].tolist()] == \
+            [expected[c][f"label_{m}"] for c in batch.ids]
     # validation is read in file order, as the datasets table has it
     validation = load_dataset(folder, split="validation")
     in_order = StreamedRows(folder, task, "validation", columns, shuffle=False)

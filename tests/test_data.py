@@ -81,6 +81,37 @@ def test_collate_rejects_inconsistent_sizes() -> None:
         collate(rows[:1], input_dims={"text": 5})
 
 
+def test_collate_reads_modality_labels_as_indices_or_names() -> None:
+    names = ("neg", "neu", "pos")
+    rows = [{"clip_id": "a", "label": 2, "text_feat": np.ones((1, 2)), "label_text": 2,
+             "label_audio": "neu"},
+            {"clip_id": "b", "label": 0, "text_feat": np.ones((1, 2)),
+             "label_text": np.int64(0), "label_audio": None},
+            {"clip_id": "c", "label": 1, "text_feat": np.ones((1, 2)), "label_text": -1,
+             "label_audio": float("nan")}]
+    for row in rows:
+        row["audio_feat"] = np.ones((2, 3))
+    batch = collate(rows, class_names=names)
+    assert batch.modality_labels["text"].tolist() == [2, 0, -1]  # ClassLabel indices as such
+    assert batch.modality_labels["audio"].tolist() == [1, -1, -1]  # names mapped; unknown -1
+    assert "vision" not in batch.modality_labels
+    # Integers need no taxonomy; class names do, and say so.
+    assert collate([rows[0] | {"label_audio": 1}]).modality_labels["audio"].tolist() == [1]
+    with pytest.raises(ValueError, match=r"clip 'a': label_audio is a class name \('neu'\)"):
+        collate(rows)
+    with pytest.raises(ValueError, match="label_audio='happy' is not a class"):
+        collate([rows[0] | {"label_audio": "happy"}], class_names=names)
+    with pytest.raises(ValueError, match="label_text=3 is outside the taxonomy of 3 classes"):
+        collate([rows[0] | {"label_text": 3}], class_names=names)
+    with pytest.raises(ValueError, match="label_text=1.5 is not a class index"):
+        collate([rows[0] | {"label_text": 1.5}])
+    # A continuous task's target is a score: label_<m> is not read.
+    scores = [r | {"label": 0.5} for r in rows]
+    assert collate(scores, task="continuous").modality_labels == {}
+    moved = batch.to("cpu")
+    assert moved.modality_labels["text"].tolist() == [2, 0, -1]
+
+
 def test_collator_reads_hugging_face_numpy_rows() -> None:
     datasets = pytest.importorskip("datasets")
     features = datasets.Features({
@@ -99,6 +130,25 @@ def test_collator_reads_hugging_face_numpy_rows() -> None:
     assert batch.masks["text"].tolist() == [[True, True], [False, False]]
     assert batch.relevance["text"][0] == 0.5 and math.isnan(batch.relevance["text"][1])
     assert input_dims_from_rows(data) == {"text": 2}
+
+
+def test_trainer_maps_modality_label_names_with_the_dataset_taxonomy() -> None:
+    datasets = pytest.importorskip("datasets")
+    import baselines
+    from baselines.train import TrainConfig, make_loader
+
+    features = datasets.Features({
+        "clip_id": datasets.Value("string"),
+        "label": datasets.ClassLabel(names=["neg", "neu", "pos"]),
+        "text_feat": datasets.List(datasets.List(datasets.Value("float32"))),
+        "label_text": datasets.Value("string"),
+    })
+    data = datasets.Dataset.from_dict({
+        "clip_id": ["a", "b"], "label": [2, 0], "text_feat": [[[1.0, 2.0]], [[3.0, 4.0]]],
+        "label_text": ["neu", None]}, features=features)
+    model = baselines.create_model("late_fusion", input_dims={"text": 2}, num_classes=3)
+    batch = next(iter(make_loader(data, model, TrainConfig(batch_size=2), train=False)))
+    assert batch.modality_labels["text"].tolist() == [1, -1]
 
 
 def test_synthetic_rows_are_reproducible_and_class_dependent() -> None:
@@ -129,3 +179,7 @@ def test_synthetic_missing_and_deviating_modalities() -> None:
     relevance = [r[f"relevance_{m}"] for r in rows for m in ("text", "audio", "vision")
                  if r[f"{m}_feat"] is not None]
     assert 0.15 < relevance.count(0.0) / len(relevance) < 0.35
+    # label_<m> is the class the modality shows: the clip's exactly when it is relevant.
+    shown = [(r[f"label_{m}"] == r["label"], r[f"relevance_{m}"] == 1.0) for r in rows
+             for m in ("text", "audio", "vision") if r[f"{m}_feat"] is not None]
+    assert all(same == relevant for same, relevant in shown)

@@ -66,9 +66,7 @@ def check_output(model, batch: Batch, out: ModelOutput) -> None:
         assert torch.isfinite(weights).all()
         assert (weights >= 0).all() and (weights <= 1).all()
         assert torch.all(weights[~present] == 0), "a missing modality got relevance"
-        has_any = present.any(1)
-        sums = weights.sum(1)[has_any]
-        assert torch.allclose(sums, torch.ones_like(sums), atol=1e-5)
+        # Each relevance is on its own [0, 1] scale (ModelOutput's contract): no sum to 1.
 
 
 @pytest.mark.parametrize("case", ["full", "missing", "absent", "continuous"])

@@ -189,3 +189,24 @@ def test_load_dataset_never_serves_another_folders_cache(built, tmp_path, monkey
 
     assert cache_of(first) and cache_of(second) and not cache_of(first) & cache_of(second)
     assert second["clip_id"] == first["clip_id"]  # same rows, each from its own cache
+
+
+def test_a_dataset_rebuilt_in_place_loads_fresh(tmp_path, monkeypatch):
+    """datasets would serve the Arrow copy of the first build (same folder name and patterns)."""
+    import datasets
+
+    from sdme.synth import SynthConfig, synthesize
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf"))
+    small = {"n": 60, "dims": {"text": 4, "audio": 3, "vision": 2},
+             "seq_len": {m: (2, 3) for m in ("text", "audio", "vision")},
+             "clips_per_video": 3.0, "videos_per_speaker": 2.0}
+    folder = tmp_path / "built" / "synth"
+    first = []
+    for separation in (1.0, 5.0):
+        synthesize(folder, SynthConfig(**small, separation=separation))
+        loaded = load_dataset(folder, split="train", format="numpy")[0]["text_feat"]
+        on_disk = next(iter(ParquetRows(folder, "train", shuffle=False)))["text_feat"]
+        np.testing.assert_allclose(loaded, on_disk)
+        first.append(loaded)
+    assert not np.allclose(first[0], first[1])

@@ -129,7 +129,8 @@ def test_cli_json_reports_each_clip_and_keeps_going(trained, tmp_path):
         assert max(got["probabilities"], key=got["probabilities"].get) == got["emotion"]
         present = {"text", "audio", "vision"} - missing
         assert set(got["relevance"]) == present == set(got["modalities"])
-        assert sum(got["relevance"].values()) == pytest.approx(1.0, abs=1e-5)
+        # each modality's relevance on its own [0, 1] scale (ModelOutput's contract)
+        assert all(0.0 <= r <= 1.0 for r in got["relevance"].values())
         for own in got["modalities"].values():
             assert own["emotion"] in names
 

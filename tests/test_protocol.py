@@ -16,6 +16,7 @@ from benchmark.protocol import (
     DEFAULT_SEEDS,
     SealedSplit,
     StreamedRows,
+    input_columns,
     load_run_config,
     run_benchmark,
 )
@@ -48,6 +49,7 @@ from benchmark.tasks import (
 RELEASED = {
     "sdme-sample-discrete@1": "a51b545acba8ba522ce1ce83c047565d6d1e814ad0cecea4cb849b7382acb7e9",
     "sdme-synth-discrete@1": "9ea62475d8b2007a2e3cc33193a44eb8fb6667e0aebb4c20a1e18ee31363ded6",
+    "sdme-synth-structured@1": "6ff5c34ccededa11673f9f75dba3f5d0aae8df843b3798867dd46da75720abe4",
     "cmu-mosi@1": "3eeca0af98eb352ab8e74defb254eb8c5ab8b8ad25a7bd22d4648d09f0705949",
     "cmu-mosei@1": "5f7b18f2eb84e970a2c4c6223f648fc69de61a1f22fca8095001334710e14a43",
     "ch-sims@1": "d452081836eb3fecbcfb6339b3447abd0a606d44dc1076a6fecc307dbabd4557",
@@ -248,6 +250,32 @@ def test_coverage_is_checked():
     del records[0]["a"]["conditions"]["noise:all:1.0"]
     with pytest.raises(ProtocolError, match="conditions missing"):
         check_coverage(task, ref, records, [0])
+
+
+def test_reference_reads_modality_labels_as_names_or_class_indices():
+    """Integer ClassLabel indices in label_<m> mean the same as class names (they were once
+    compared with names and scored as 'every modality deviates')."""
+    by_name = _reference()
+    columns = {"clip_id": ["a", "b", "c", "d", "e", "f"], "label": [0, 1, 2, 3, 0, 1],
+               "label_text": [1, 1, 2, 0, 0, 1], "label_audio": [0, 1, 2, 2, 0, 1],
+               "label_vision": [0, 1, 2, 3, 0, -1]}
+    by_index = TestReference.from_columns(columns, toy_task(), CLASSES)
+    assert by_index.relevant == by_name.relevant
+    for bad, message in ((7, "class index 7 is outside the taxonomy of 4 classes"),
+                         ("joy", "'joy' is not a class of the taxonomy"),
+                         (1.5, "1.5 is neither a class name nor a class index")):
+        wrong = dict(columns, label_text=[bad, 1, 2, 0, 0, 1])
+        with pytest.raises(ProtocolError, match=f"label_text: {message}"):
+            TestReference.from_columns(wrong, toy_task(), CLASSES)
+
+
+def test_modality_labels_reach_training_but_not_the_test_split():
+    columns = ["clip_id", "label", "label_text", "relevance_text", "text_feat", "text_len",
+               "audio_feat", "audio_len", "vision_feat", "vision_len", "label_audio"]
+    train = input_columns(columns, toy_task(), with_targets=True)
+    assert {"label", "label_text", "label_audio", "relevance_text"} <= set(train)
+    test = input_columns(columns, toy_task(), with_targets=False)
+    assert not [c for c in test if c.startswith(("label", "relevance"))]
 
 
 def test_reference_errors():

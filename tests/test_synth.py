@@ -157,6 +157,106 @@ def test_splits_are_speaker_disjoint_and_shards_bounded(tmp_path):
     assert len(info["data_files"]["train"]) == -(-info["counts"]["splits"]["train"] // 30)
 
 
+# ----------------------------------------------------------------------------- structured deviation
+
+
+def _shown(config: SynthConfig) -> list[tuple[str, dict[str, str], dict[str, float]]]:
+    names = config.taxonomy
+    return [(p.clip.label, {m: names[e] for m, e in p.expressed.items()}, p.expressivity)
+            for p in plan_clips(config)]
+
+
+def test_display_rules_show_the_rule_class_for_the_felt_class():
+    config = small(n=1500, imbalance=0, deviation_rate={m: 0.0 for m in MODALITIES},
+                   display_rules=(("text", "anger", "neutral", 1.0),
+                                  ("vision", "sadness", "happiness", 0.5)))
+    clips = _shown(config)
+    anger = [shown for label, shown, _ in clips if label == "anger"]
+    sad = [shown for label, shown, _ in clips if label == "sadness"]
+    assert anger and all(s["text"] == "neutral" and s["vision"] == "anger" for s in anger)
+    smiling = np.mean([s["vision"] == "happiness" for s in sad])
+    assert 0.4 < smiling < 0.6 and all(s["vision"] in ("sadness", "happiness") for s in sad)
+    others = [shown for label, shown, _ in clips if label not in ("anger", "sadness")]
+    assert all(v == label for (label, shown, _) in clips if label not in ("anger", "sadness")
+               for v in shown.values()) and others
+
+
+def test_mask_emotions_are_what_deviating_modalities_show():
+    config = small(n=800, deviation_rate={"text": 0.0, "audio": 0.0, "vision": 1.0},
+                   mask_classes=("neutral", "happiness"),
+                   mask_rate={"text": 1.0, "audio": 1.0, "vision": 0.8})
+    shown = [(label, s["vision"]) for label, s, _ in _shown(config)]
+    assert all(v != label for label, v in shown)  # vision always deviates
+    masked = np.mean([v in ("neutral", "happiness") for _, v in shown])
+    assert masked > 0.8  # 0.8 masked + the chance draws that land on a mask class
+    # A clip whose true class is a mask class shows the other mask.
+    assert all(v != "neutral" for label, v in shown if label == "neutral")
+
+
+def test_low_expressivity_is_weaker_noisier_and_deviates_more(tmp_path):
+    config = small(n=1200, deviation_rate={m: 0.1 for m in MODALITIES},
+                   expressivity={m: 0.9 for m in MODALITIES}, expressivity_coupling=0.8,
+                   speaker_effect=0.0, smoothness=0.0,
+                   seq_len={"text": (30, 30), "audio": (30, 30), "vision": (30, 30)})
+    clips = _shown(config)
+    a = np.array([e["audio"] for _, _, e in clips])
+    deviates = np.array([s["audio"] != label for label, s, _ in clips])
+    assert a.min() >= 0.1 and a.max() <= 1.0
+    low, high = deviates[a < 0.4].mean(), deviates[a > 0.8].mean()
+    assert low > high + 0.3  # rate 0.1 + 0.8 (1 - a): ~0.66 vs ~0.17
+    from sdme.synth import chunk_features
+
+    plans = plan_clips(config)[:300]
+    feats = chunk_features(config, plans, "audio", class_prototypes(config))
+    strength = np.array([np.linalg.norm(f.mean(0)) for f in feats])
+    spread = np.array([f.std(0).mean() for f in feats])
+    a = np.array([p.expressivity["audio"] for p in plans])
+    assert np.corrcoef(a, strength)[0, 1] > 0.7  # the prototype scaled by a
+    assert np.corrcoef(a, spread)[0, 1] < -0.9  # the noise scaled by 2 - a
+
+
+def test_structure_off_is_the_corpus_made_before_it_existed(tmp_path):
+    """Structured options at their off values change no byte and no fingerprint."""
+    base = small(missing_rate=0.05)
+    off = small(missing_rate=0.05, mask_rate={m: 0.0 for m in MODALITIES},
+                expressivity={m: 0.0 for m in MODALITIES}, mask_classes=())
+    assert not off.structured and off.to_dict() == base.to_dict()
+    assert off.fingerprint() == base.fingerprint()
+    assert "display_rules" not in base.to_dict()
+    synthesize(tmp_path / "a", base)
+    synthesize(tmp_path / "b", off)
+    for path in sorted((tmp_path / "a" / "data").iterdir()):
+        assert path.read_bytes() == (tmp_path / "b" / "data" / path.name).read_bytes()
+    on = small(missing_rate=0.05, expressivity={m: 0.5 for m in MODALITIES})
+    assert on.structured and on.fingerprint() != base.fingerprint()
+    assert on.to_dict()["expressivity"] == {m: 0.5 for m in MODALITIES}
+
+
+def test_structured_corpus_is_written_and_described(tmp_path):
+    config = small(n=150, display_rules=(("text", "anger", "neutral", 0.5),),
+                   mask_classes=("neutral",), mask_rate={m: 0.5 for m in MODALITIES},
+                   expressivity={m: 0.5 for m in MODALITIES}, expressivity_coupling=0.3)
+    synthesize(tmp_path / "syn", config)
+    assert errors(validate_built(tmp_path / "syn")) == []
+    card = (tmp_path / "syn" / "README.md").read_text()
+    assert "Structured deviation" in card and "text: anger shown as neutral" in card
+    info = json.loads((tmp_path / "syn" / "build_info.json").read_text())
+    assert info["generator"]["config"]["display_rules"] == [["text", "anger", "neutral", 0.5]]
+
+
+def test_bad_structure_parameters_are_clear_errors():
+    for options, message in (
+            ({"display_rules": (("face", "anger", "neutral", 0.5),)}, "display rule"),
+            ({"display_rules": (("text", "anger", "anger", 0.5),)}, "two different classes"),
+            ({"display_rules": (("text", "anger", "neutral", 1.5),)}, "probability"),
+            ({"mask_classes": ("calm",)}, r"mask_classes \['calm'\] are not"),
+            ({"mask_rate": {m: 0.5 for m in MODALITIES}}, "mask_rate needs mask_classes"),
+            ({"expressivity": {"text": 0.5}}, "expressivity needs exactly the modalities"),
+            ({"expressivity_coupling": -1.0}, "expressivity_coupling must be >= 0")):
+        with pytest.raises(SynthError, match=message):
+            small(**options)
+
+
 def test_bad_parameters_are_clear_errors():
     with pytest.raises(SynthError, match=r"deviation_rate\[audio\] must be in \[0, 1\]"):
         small(deviation_rate={"text": 0.1, "audio": 1.5, "vision": 0.1})

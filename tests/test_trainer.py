@@ -223,17 +223,18 @@ def test_mren_ablation_switches_change_losses() -> None:
         model = build(name, **options).train()
         return set(model.extra_losses(model(data), data))
 
-    assert loss_names("mren") == {"rse", "human_relevance", "contrastive"}
-    assert loss_names("mren", data=no_relevance) == {"rse", "contrastive"}
-    assert loss_names("mren-no-rse") == {"contrastive"}
-    assert loss_names("mren-no-contrastive") == {"rse", "human_relevance"}
-    assert loss_names("mren", human_relevance=False) == {"rse", "contrastive"}
-    assert loss_names("mren", rse=False, contrastive=False, human_relevance=False) == set()
+    assert loss_names("mren") == {"rse", "channel", "human_relevance", "contrastive"}
+    assert loss_names("mren", data=no_relevance) == {"rse", "channel", "contrastive"}
+    assert loss_names("mren-no-rse") == {"channel", "human_relevance", "contrastive"}
+    assert loss_names("mren-no-contrastive") == {"rse", "channel", "human_relevance"}
+    assert loss_names("mren-no-human") == {"rse", "channel", "contrastive"}
+    assert loss_names("mren-no-relevance") == {"rse", "contrastive"}
+    assert loss_names("mren", rse=False, contrastive=False, relevance=False) == set()
     # The trainer reports exactly these terms.
     model = build("mren-no-contrastive")
     history = fit(model, [*synthetic_rows(16, DIMS, NUM_CLASSES)], None,
                   cpu_config(epochs=1)).history
-    assert {"loss", "task", "rse", "human_relevance"} <= set(history[0])
+    assert {"loss", "task", "rse", "channel", "human_relevance"} <= set(history[0])
     assert "contrastive" not in history[0]
 
 

@@ -14,7 +14,7 @@ the command line parsed to the field types, unknown options refused with a close
 class from it. A registered variant is data, the class plus the options it defaults or fixes::
 
     register_model("late_fusion", LateFusion)
-    register_model("mren-no-rse", MREN, defaults={"rse": False, "human_relevance": False},
+    register_model("mren-no-rse", MREN, defaults={"rse": False},
                    description="Ablation: MREN without the RSE loss")
     register_model("text_only", UnimodalModel, fixed={"modality": "text"})
 """
@@ -57,6 +57,11 @@ class Batch:
         relevance: modality -> float tensor [B] of human relevance in [0, 1] (NaN where unknown),
             present only when the dataset has relevance annotations.
         ids: the clip ids, for per-clip predictions.
+        modality_labels: modality -> long tensor [B]: the class that modality m *alone*
+            expresses (``label_<m>``, a ClassLabel index of the clip taxonomy; -1 where
+            unknown), present only for discrete tasks whose rows carry ``label_<m>``. Like
+            ``labels`` and ``relevance``, a training/validation target: the benchmark never
+            gives it for test clips, and models read it only in their loss hooks.
     """
 
     features: dict[str, torch.Tensor]
@@ -64,6 +69,7 @@ class Batch:
     labels: torch.Tensor | None = None
     relevance: dict[str, torch.Tensor] = field(default_factory=dict)
     ids: list[str] = field(default_factory=list)
+    modality_labels: dict[str, torch.Tensor] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -76,14 +82,15 @@ class Batch:
         labels = self.labels.to(device, non_blocking=non_blocking) if self.labels is not None \
             else None
         return Batch(move(self.features), move(self.masks), labels, move(self.relevance),
-                     list(self.ids))
+                     list(self.ids), move(self.modality_labels))
 
     def pin_memory(self) -> Batch:
         def pin(d: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             return {k: v.pin_memory() for k, v in d.items()}
 
         labels = self.labels.pin_memory() if self.labels is not None else None
-        return Batch(pin(self.features), pin(self.masks), labels, pin(self.relevance), self.ids)
+        return Batch(pin(self.features), pin(self.masks), labels, pin(self.relevance), self.ids,
+                     pin(self.modality_labels))
 
 
 @dataclass
@@ -92,8 +99,11 @@ class ModelOutput:
 
     Attributes:
         logits: [B, C] class logits (discrete) or [B, 1] score (continuous).
-        relevance: modality -> [B] relevance weights in [0, 1] summing to 1 over the present
-            modalities, for models that estimate relevance.
+        relevance: modality -> [B] relevance of each modality in [0, 1], for models that
+            estimate it: how much the model relies on the modality for this clip (``mren``: the
+            probability that the modality expresses the clip's emotion). Each value is on its
+            own scale; they need *not* sum to 1 over the modalities, so a model can switch every
+            deviating modality off. A modality the sample lacks gets 0.
         modality_logits: modality -> [B, C] per-modality predictions, where the model has them.
         embeddings: modality -> [B, H] per-modality representations (used by contrastive losses).
         aux: anything else a model's loss hook needs (kept out of the trainer's way).

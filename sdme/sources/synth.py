@@ -3,7 +3,8 @@
 ``sdme import synth`` (alias ``sdme synth``) generates it: every :class:`~sdme.synth.SynthConfig`
 field is an option (``--n``, ``--deviation-rate text=0.3,audio=0.2,vision=0.4``, ...), or
 ``--preset NAME`` fixes all of them at once (``sdme.synth.PRESETS``; ``benchmark`` is the
-dataset of the benchmark task ``sdme-synth-discrete``, whose fingerprint is pinned) and then
+dataset of the task ``sdme-synth-discrete``, ``structured`` that of ``sdme-synth-structured``;
+both fingerprints are pinned) and then
 excludes every other generator option. The generator, its parameters and its card are in
 ``sdme/synth.py``.
 """
@@ -18,7 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from sdme.sources import SourceCard, register_source
-from sdme.synth import LICENSE, SynthConfig, SynthError, SynthReport, preset_config, synthesize
+from sdme.synth import (
+    LICENSE,
+    PRESET_DATASETS,
+    SynthConfig,
+    SynthError,
+    SynthReport,
+    preset_config,
+    synthesize,
+)
 
 
 @dataclass(frozen=True)
@@ -26,9 +35,10 @@ class SynthOptions(SynthConfig):
     """Options of ``sdme import synth``: the generator parameters, or a named preset."""
 
     preset: str | None = field(default=None, metadata={
-        "help": "A fixed, named parameter set (sdme.synth.PRESETS); 'benchmark' makes the "
-                "dataset of the benchmark task sdme-synth-discrete. Excludes the other "
-                "generator options."})
+        "help": "A fixed, named parameter set (sdme.synth.PRESETS): 'benchmark' makes the "
+                "dataset 'synth' of the task sdme-synth-discrete, 'structured' the dataset "
+                "'synth-structured' (structured deviation) of the task sdme-synth-structured. "
+                "Excludes the other generator options."})
 
 
 @contextmanager
@@ -52,7 +62,13 @@ CARD = SourceCard(
     citation="Generated data; cite the SDME toolkit.")
 
 
-@register_source("synth", kind="built", options=SynthOptions, card=CARD, fixture=fixture)
+def dataset_name(options: Any) -> str:
+    """The dataset a preset makes (``sdme.synth.PRESET_DATASETS``), else ``synth``."""
+    return PRESET_DATASETS.get(options.get("preset") or "", "synth")
+
+
+@register_source("synth", kind="built", options=SynthOptions, card=CARD, fixture=fixture,
+                 dataset_name=dataset_name)
 def deliver(target: str | os.PathLike, *, preset: str | None = None, progress: bool = False,
             **params: Any) -> SynthReport:
     """Generates the corpus into ``target`` from ``params`` (:class:`SynthConfig` fields) or

@@ -270,7 +270,8 @@ class MREN(EmotionModel):
                 logits, keep, term = self._channel_fusion(z, gates, present)
                 posterior = torch.softmax(logits, -1)
                 conditional = torch.exp(keep - term)  # P(e_m = y | x_m, y)  [B, M, K]
-                weights = (posterior.unsqueeze(1) * conditional).sum(-1) * present
+                # a probability; exp(keep - term) can round a hair above 1 in float32
+                weights = (posterior.unsqueeze(1) * conditional).sum(-1).clamp(0.0, 1.0) * present
                 aux.update(keep=keep, term=term, conditional=conditional)
             else:
                 rho = torch.sigmoid(gates.squeeze(-1)) * present  # [B, M]

@@ -1,4 +1,4 @@
-"""The shipped reference results: every registered model on the main task, made by one command.
+"""The shipped reference results: every registered model on the reference tasks, by one command.
 
 ``benchmark/data/reference/`` (package data) is a leaderboard store — ``<task>/<model>.json`` and
 ``<model>.predictions.jsonl.gz`` — holding, for each task of ``benchmark.tasks.REFERENCE_TASKS``
@@ -170,6 +170,18 @@ def read_timings(store: str | os.PathLike, task: str) -> dict[str, Any]:
     return dict(models) if isinstance(models, dict) else {}
 
 
+def _cpu_model() -> str | None:
+    """The CPU's model name (Linux ``/proc/cpuinfo``), or None."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip() or None
+    except OSError:
+        return None
+    return None
+
+
 def record_timings(store: str | os.PathLike, task: str, model: str, work: str | os.PathLike,
                    seeds: Sequence[int], device: str | None) -> Path:
     """Records ``model``'s per-seed wall seconds (from its finished seeds in ``work``) in the
@@ -193,7 +205,7 @@ def record_timings(store: str | os.PathLike, task: str, model: str, work: str | 
         seconds.append(value if isinstance(value, (int, float)) else None)
     models = read_timings(store, task)
     models[model] = {"seeds": list(seeds), "seconds": seconds, "machine": {
-        "platform": platform.platform(), "processor": platform.processor() or None,
+        "platform": platform.platform(), "processor": _cpu_model() or platform.processor() or None,
         "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "device": str(resolve_device(device or "auto"))}}
     path = timings_path(store, task)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
 from dataclasses import replace
 from types import MappingProxyType
@@ -22,6 +23,7 @@ from benchmark.reference import (
     check_reference,
     make_dataset,
     make_reference,
+    read_timings,
     reference_files,
     stale_message,
 )
@@ -70,6 +72,14 @@ def test_made_by_run_and_submit_with_compressed_predictions(tiny):
         "late_fusion.json", "late_fusion.predictions.jsonl.gz", "mren.json",
         "mren.predictions.jsonl.gz"]
     assert _check(tiny) == []
+    # each model's seconds per seed, as its run measured them, with the machine
+    timings = read_timings(tiny["store"], SAMPLE)
+    assert sorted(timings) == ["late_fusion", "mren"]
+    for record in timings.values():
+        assert record["seeds"] == [0] and len(record["seconds"]) == 1
+        assert 0 < record["seconds"][0] < 600
+        assert record["machine"]["cpus"] == os.cpu_count()
+        assert record["machine"]["device"] == "cpu"
     # the runs resume: making them again trains nothing and changes nothing
     before = {p.name: p.read_bytes() for p in store.iterdir() if p.suffix == ".gz"}
     log: list[str] = []
@@ -190,3 +200,25 @@ def test_make_dataset_makes_the_main_tasks_dataset_once(tmp_path):
     assert "already built" in log[-1]
     with pytest.raises(ValueError, match=r"make its dataset with `sdme download sample "):
         make_dataset(SAMPLE, tmp_path)  # a raw corpus is built by `sdme build`
+
+
+def test_bench_relevance_prints_every_model_and_the_targets(tiny, capsys):
+    """perf/bench_relevance.py: the comparison table and mren's targets, read from a store."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "perf" / "bench_relevance.py"
+    spec = importlib.util.spec_from_file_location("bench_relevance", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--store", str(tiny["store"]), "--task", SAMPLE]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| ")]
+    assert rows[0].startswith("| model | accuracy | macro F1 | dev 0")
+    assert sorted(line.split(" | ")[0][2:] for line in rows[1:]) == ["late_fusion", "mren"]
+    assert "mren - late_fusion on dev >= 1" in out and "relevance AUROC" in out
+    assert bench.main(["--store", str(tiny["root"] / "missing"), "--task", SAMPLE]) == 1
+    assert "no leaderboard store" in capsys.readouterr().err
+    (tiny["root"] / "empty").mkdir()
+    assert bench.main(["--store", str(tiny["root"] / "empty"), "--task", SAMPLE]) == 1
+    assert "no results for sdme-sample-discrete" in capsys.readouterr().err

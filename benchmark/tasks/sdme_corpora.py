@@ -60,7 +60,7 @@ register_task(Task(
     description=(
         "Single-label 7-class emotion classification on the synthetic corpus with "
         "*structured* semantic deviation made by `sdme synth --preset structured` (3,600 "
-        "clips, 539 in test): besides chance deviation (text 0.1, audio 0.15, vision 0.2), "
+        "clips, 540 in test): besides chance deviation (text 0.1, audio 0.15, vision 0.2), "
         "class-dependent display rules (anger and disgust worded neutrally, fear in a "
         "neutral voice, sadness masked by a smile, fear shown as surprise), mask emotions "
         "(a deviating modality shows neutral or happiness half of the time) and per-clip "

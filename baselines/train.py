@@ -592,12 +592,14 @@ def fit(model: EmotionModel, train_data: object, val_data: object | None,
     optimizer = torch.optim.AdamW(model.param_groups(config.lr, config.weight_decay),
                                   lr=config.lr, weight_decay=config.weight_decay)
     scaler = torch.amp.GradScaler(device.type) if amp == torch.float16 else None
-    train_loader = make_loader(train_data, model, config, train=True, device=device)
     if model_name:
         model.model_name = model_name
     if task_info is not None or getattr(model, "task_info", None) is None:
-        model.task_info = task_info or TaskInfo.for_model(model,
-                                                          class_names=_class_names(train_data))
+        names = data_class_names(train_data)
+        model.task_info = task_info or TaskInfo.for_model(
+            model, class_names=list(names) if names else None)
+    # after task_info: its taxonomy maps label_<m> class names of plain rows to indices
+    train_loader = make_loader(train_data, model, config, train=True, device=device)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         save_config(out_dir / CONFIG_NAME, config, model, model_name)
@@ -664,14 +666,6 @@ def _epoch_line(record: Mapping[str, float], config: TrainConfig, metric: str,
     score = "" if val is None else f", val {metric} {val:.4f}{' (best)' if improved else ''}"
     return (f"seed {config.seed} epoch {int(record['epoch']) + 1}/{config.epochs}: train loss "
             f"{record['loss']:.4f}{score}, {record['seconds']:.1f} s")
-
-
-def _class_names(data: object) -> list[str] | None:
-    """The class names of a ``datasets`` split's ``label`` ClassLabel, if it has one."""
-    features = getattr(data, "features", None)
-    names = getattr(features.get("label"), "names", None) if isinstance(features, Mapping) \
-        else None
-    return list(names) if names else None
 
 
 def _jsonable(history: list[dict[str, float]]) -> list[dict[str, float | None]]:

@@ -92,7 +92,7 @@ from benchmark.scoring import (
     score_predictions,
     score_seed,
 )
-from benchmark.tasks import ADHOC_PREFIX, DEFAULT_TASK, Task, get_task
+from benchmark.tasks import ADHOC_PREFIX, DEFAULT_TASK, Task, dataset_recipe, get_task
 from sdme.config import ConfigError, from_mapping, read_yaml_mapping
 
 DEFAULT_SEEDS: tuple[int, ...] = (0, 1, 2, 3, 4)
@@ -420,8 +420,12 @@ def run_benchmark(model_name: str, task: str | Task | None = DEFAULT_TASK, *,
     build_info = provenance.to_dict()
     fingerprint = dataset_fingerprint(reference, build_info)
     if task.dataset_fingerprint is not None and fingerprint != task.dataset_fingerprint:
+        recipe = dataset_recipe(task, None if data_dir is None else str(data_dir)) \
+            if dataset is None else None
         raise ProtocolError(f"{folder}: dataset fingerprint {fingerprint[:12]} differs from the "
-                            f"one task {task.key} pins ({task.dataset_fingerprint[:12]})")
+                            f"one task {task.key} pins ({task.dataset_fingerprint[:12]}): "
+                            "another corpus" + (f"; move it away and make the task's with "
+                                                f"`{recipe}`" if recipe else ""))
     if tuning is not None:
         verify_tuning(tuning, model_name, task, folder, tuning_path)
     all_dims = feature_dims(features)
@@ -491,7 +495,7 @@ def run_benchmark(model_name: str, task: str | Task | None = DEFAULT_TASK, *,
         if train_config is None:
             train_config, model_config = kept.train_config, kept.model_config
             num_parameters = kept.num_parameters
-        say(f"  seed {seed}: best epoch {result.best_epoch} "
+        say(f"  seed {seed}: best epoch {result.best_epoch + 1} "
             f"(val {result.select_metric} {result.best_score:.4f}); kept in "
             f"{finished.folder(seed)}"
             if result.best_score is not None else f"  seed {seed}: trained")

@@ -73,6 +73,16 @@ def make_dataset(task: str, data_dir: str | os.PathLike | None = None,
     spec = get_task(task)
     target = paths.built_dir(spec.dataset, data_dir)
     if (target / "build_info.json").is_file():
+        if spec.dataset_fingerprint is not None:
+            from benchmark.scoring import load_test_reference
+
+            fingerprint = load_test_reference(spec, target)[1]
+            if fingerprint != spec.dataset_fingerprint:
+                raise ValueError(
+                    f"{target} holds another corpus than task {spec.key}'s (fingerprint "
+                    f"{fingerprint[:12]}, the task pins {spec.dataset_fingerprint[:12]}): move "
+                    f"it away, then run this again (it makes the dataset with "
+                    f"`{dataset_recipe(spec, None if data_dir is None else str(data_dir))}`)")
         if log:
             log(f"{spec.key}: dataset {spec.dataset!r} already built in {target}")
         return target
@@ -142,6 +152,7 @@ def make_reference(*, models: Sequence[str] | None = None,
                     for old in [path, *folder.glob(f"{path.stem}.predictions.*")]:
                         old.unlink()
                     say(f"removed {path} ({path.stem} is no longer a registered model)")
+            prune_timings(store, task, names)
         if (folder / HISTORY_DIR).exists():  # git keeps the shipped store's history
             shutil.rmtree(folder / HISTORY_DIR)
     return written
@@ -170,6 +181,22 @@ def read_timings(store: str | os.PathLike, task: str) -> dict[str, Any]:
     return dict(models) if isinstance(models, dict) else {}
 
 
+def _write_timings(store: str | os.PathLike, task: str, models: Mapping[str, Any]) -> Path:
+    path = timings_path(store, task)
+    atomic_write_text(path, json.dumps({"format": TIMINGS_FORMAT, "version": 1,
+                                        "models": dict(sorted(models.items()))}, indent=1)
+                      + "\n")
+    return path
+
+
+def prune_timings(store: str | os.PathLike, task: str, models: Iterable[str]) -> None:
+    """Drops the timing records of models other than ``models`` (a full regeneration)."""
+    timings = read_timings(store, task)
+    kept = {name: record for name, record in timings.items() if name in set(models)}
+    if kept != timings:
+        _write_timings(store, task, kept)
+
+
 def _cpu_model() -> str | None:
     """The CPU's model name (Linux ``/proc/cpuinfo``), or None."""
     try:
@@ -185,7 +212,9 @@ def _cpu_model() -> str | None:
 def record_timings(store: str | os.PathLike, task: str, model: str, work: str | os.PathLike,
                    seeds: Sequence[int], device: str | None) -> Path:
     """Records ``model``'s per-seed wall seconds (from its finished seeds in ``work``) in the
-    task's timings file, with the machine they were measured on."""
+    task's timings file, with the machine it is recorded on (which measured them unless the
+    seeds were finished elsewhere and copied into ``work``). An unreadable timings file is
+    started anew."""
     import platform
 
     import torch
@@ -208,11 +237,7 @@ def record_timings(store: str | os.PathLike, task: str, model: str, work: str | 
         "platform": platform.platform(), "processor": _cpu_model() or platform.processor() or None,
         "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "device": str(resolve_device(device or "auto"))}}
-    path = timings_path(store, task)
-    atomic_write_text(path, json.dumps({"format": TIMINGS_FORMAT, "version": 1,
-                                        "models": dict(sorted(models.items()))}, indent=1)
-                      + "\n")
-    return path
+    return _write_timings(store, task, models)
 
 
 # ----------------------------------------------------------------------------- staleness

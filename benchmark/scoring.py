@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -196,7 +197,6 @@ class TestReference:
         return "+".join(deviating) if deviating else "none"
 
 
-
 def _expresses(value: Any, label: int, names: Sequence[str], column: str) -> bool | None:
     """Whether a ``label_<m>`` value (class name or ClassLabel index) is class ``label``.
 
@@ -205,7 +205,7 @@ def _expresses(value: Any, label: int, names: Sequence[str], column: str) -> boo
     Raises:
         ProtocolError: a value that is neither a known class name nor a class index.
     """
-    if isinstance(value, np.generic):
+    if isinstance(value, (np.generic, np.ndarray)) and np.ndim(value) == 0:
         value = value.item()
     if value is None or (isinstance(value, float) and value != value):
         return None
@@ -214,7 +214,8 @@ def _expresses(value: Any, label: int, names: Sequence[str], column: str) -> boo
             raise ProtocolError(f"{column}: {value!r} is not a class of the taxonomy "
                                 f"{list(names)}")
         return value == names[label]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value) or value != int(value):
         raise ProtocolError(f"{column}: {value!r} is neither a class name nor a class index")
     index = int(value)
     if index == -1:
@@ -223,6 +224,7 @@ def _expresses(value: Any, label: int, names: Sequence[str], column: str) -> boo
         raise ProtocolError(f"{column}: class index {index} is outside the taxonomy of "
                             f"{len(names)} classes")
     return index == label
+
 
 def reference_columns(available: Iterable[str], task: Task) -> list[str]:
     """The columns of ``available`` that :class:`TestReference` reads: clip id, the task's label

@@ -201,6 +201,8 @@ def check_submission(results_file: str | os.PathLike, *,
             task = _adhoc_task(results_file, embedded, data_dir, dataset)
         else:
             task = get_task(results.task.name, results.task.version)
+    except SubmissionError:
+        raise
     except (TaskError, TypeError, ValueError, AttributeError) as exc:
         raise SubmissionError(f"{results_file}: task: {exc}") from exc
     if (embedded.definition_sha256() != task.definition_sha256()
@@ -278,7 +280,15 @@ def _adhoc_task(results_file: Path, embedded: Task, data_dir: str | os.PathLike 
 
     from benchmark.adhoc import adhoc_task
 
-    folder = resolve_task_dataset(embedded, data_dir, dataset)
+    try:
+        folder = resolve_task_dataset(embedded, data_dir, dataset)
+    except FileNotFoundError:
+        if dataset is not None:
+            raise
+        raise FileNotFoundError(
+            f"{results_file}: the dataset of the ad-hoc task {embedded.name} is not "
+            f"{embedded.dataset!r} in the data folder: pass the built dataset folder the run "
+            "used with --dataset FOLDER") from None
     try:
         check_built(folder)
         derived = adhoc_task(folder)

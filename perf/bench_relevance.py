@@ -149,8 +149,9 @@ def main(argv: list[str] | None = None) -> int:
                        f"torch threads, {t['machine'].get('device')}"
                        for t in timings.values() if isinstance(t.get("machine"), dict)})
     print(f"task {task.key} ({Path(args.store)}), {'/'.join(map(str, seeds))} seeds per model; "
-          "mean ± 95% CI half-width over seeds; time measured on: "
-          + ("; ".join(machines) or "not recorded") + "\n")
+          "mean ± 95% CI half-width over seeds; read from the results files, nothing is run "
+          f"here; s / seed from {task.name}.timings.json, measured when the results were made "
+          "on: " + ("; ".join(machines) or "not recorded") + "\n")
     print(table(rows))
     print()
     print(targets(rows))

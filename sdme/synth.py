@@ -269,7 +269,8 @@ class SynthConfig:
                 out.append(f"{name} values must be in [0, {high:g}]")
         if self.mask_rate is not None and any(self.mask_rate.values()) and \
                 not self.mask_classes:
-            out.append("mask_rate needs mask_classes")
+            out.append("mask_rate (--mask-rate) needs mask_classes (--mask-classes): the "
+                       "classes a deviating modality's mask shows")
         if self.expressivity_coupling < 0:
             out.append("expressivity_coupling must be >= 0")
         return out
@@ -320,11 +321,11 @@ class SynthConfig:
 #: small feature vectors (so that five seeds of one model train in minutes on two CPU cores)
 #: and ground-truth relevance (one faithful simulated annotator per modality); no structured
 #: deviation. ``structured`` (dataset ``synth-structured``) adds every structured-deviation
-#: mechanism: 3,600 clips (so that the test split has over 500), chance deviation 0.15 / 0.2 /
-#: 0.25, display rules (text: anger and disgust worded neutrally; audio: fear in a controlled,
+#: mechanism: 3,600 clips (so that the test split has over 500), chance deviation 0.1 / 0.15 /
+#: 0.2, display rules (text: anger and disgust worded neutrally; audio: fear in a controlled,
 #: neutral voice; vision: sadness masked by a smile, fear shown as surprise), chance deviations
-#: showing neutral or happiness half of the time, per-clip expressivity spreads 0.6 / 0.7 / 0.8
-#: with coupling 0.5, and shorter sequences.
+#: showing neutral or happiness half of the time, per-clip expressivity spreads 0.5 / 0.5 / 0.6
+#: with coupling 0.5, class prototypes of norm 4, and shorter sequences.
 PRESETS: dict[str, dict[str, Any]] = {
     "benchmark": {
         "n": 2400,

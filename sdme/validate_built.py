@@ -61,7 +61,7 @@ from sdme.built import (
     dataset_features,
 )
 from sdme.relevance import compute_relevance
-from sdme.schema import MODALITIES, SPLITS, RawClip
+from sdme.schema import MANIFEST_NAME, MODALITIES, SPLITS, RawClip
 from sdme.scores import discretise, score_relevance
 
 
@@ -337,6 +337,10 @@ def check_structure(path: str | Path, *, shards: bool = True) -> Structure:
         add(Problem(str(root), "not a folder"))
         return out
 
+    if (root / MANIFEST_NAME).is_file() and not (root / BUILD_INFO_NAME).is_file():
+        add(Problem(str(root), "a raw corpus (it has sdme.json), not a built dataset: build it "
+                    "with `sdme build`"))
+        return out
     readme = root / CARD_NAME
     if not readme.is_file():
         add(Problem(str(readme), "dataset card missing"))
@@ -353,6 +357,9 @@ def check_structure(path: str | Path, *, shards: bool = True) -> Structure:
         except BuildInfoError as exc:
             add(Problem(str(info_path), str(exc).removeprefix(f"{info_path}: ")))
     if out.card is None:
+        return out
+    if not isinstance(out.card.get("dataset_info"), dict):
+        add(Problem(str(readme), "no dataset_info in the YAML header: not a built dataset"))
         return out
 
     try:

@@ -48,9 +48,15 @@ def test_a_users_dataset_runs_submits_and_shows_as_an_adhoc_task(tmp_path):
     # against another dataset: another name derives another task; another fingerprint
     other = tmp_path / "elsewhere" / "their corpus"
     shutil.copytree(mine, other)
-    with pytest.raises(SubmissionError, match=r"the ad-hoc task adhoc-my-corpus differs from "
-                       r"the one derived from the local dataset .*their corpus"):
+    with pytest.raises(SubmissionError, match=r"json: task: the ad-hoc task adhoc-my-corpus "
+                       r"differs from the one derived from the local dataset .*their corpus"
+                       ) as refused:
         submit(path, dataset=other, store=tmp_path / "store2")
+    assert str(refused.value).count(": task: ") == 1  # said once
+    # without --dataset, a dataset outside the data folder: the message says what to pass
+    with pytest.raises(FileNotFoundError, match="pass the built dataset folder the run used "
+                       "with --dataset FOLDER"):
+        submit(path, data_dir=tmp_path / "empty", store=tmp_path / "store2")
     document = json.loads(path.read_text())
     document["dataset"]["fingerprint"] = "0" * 64
     path.write_text(json.dumps(document))

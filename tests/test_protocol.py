@@ -263,7 +263,8 @@ def test_reference_reads_modality_labels_as_names_or_class_indices():
     assert by_index.relevant == by_name.relevant
     for bad, message in ((7, "class index 7 is outside the taxonomy of 4 classes"),
                          ("joy", "'joy' is not a class of the taxonomy"),
-                         (1.5, "1.5 is neither a class name nor a class index")):
+                         (1.5, "1.5 is neither a class name nor a class index"),
+                         (float("inf"), "inf is neither a class name nor a class index")):
         wrong = dict(columns, label_text=[bad, 1, 2, 0, 0, 1])
         with pytest.raises(ProtocolError, match=f"label_text: {message}"):
             TestReference.from_columns(wrong, toy_task(), CLASSES)

@@ -80,6 +80,13 @@ def test_made_by_run_and_submit_with_compressed_predictions(tiny):
         assert 0 < record["seconds"][0] < 600
         assert record["machine"]["cpus"] == os.cpu_count()
         assert record["machine"]["device"] == "cpu"
+    # a full regeneration drops the timings of models no longer registered
+    from benchmark.reference import prune_timings
+
+    copy = tiny["root"] / "timings-copy"
+    shutil.copytree(tiny["store"], copy)
+    prune_timings(copy, SAMPLE, ["mren"])
+    assert sorted(read_timings(copy, SAMPLE)) == ["mren"]
     # the runs resume: making them again trains nothing and changes nothing
     before = {p.name: p.read_bytes() for p in store.iterdir() if p.suffix == ".gz"}
     log: list[str] = []
@@ -200,6 +207,16 @@ def test_make_dataset_makes_the_main_tasks_dataset_once(tmp_path):
     assert "already built" in log[-1]
     with pytest.raises(ValueError, match=r"make its dataset with `sdme download sample "):
         make_dataset(SAMPLE, tmp_path)  # a raw corpus is built by `sdme build`
+    # another corpus in a pinned task's folder is refused, not taken or overwritten
+    from sdme.synth import SynthConfig, synthesize
+
+    other = tmp_path / "other"
+    synthesize(other / "built" / get_task(main).dataset,
+               SynthConfig(n=60, dims={"text": 4, "audio": 3, "vision": 2},
+                           seq_len={"text": (2, 3), "audio": (2, 3), "vision": (2, 3)}))
+    with pytest.raises(ValueError, match=r"holds another corpus than task .* move it away"):
+        make_dataset(main, other)
+    assert (other / "built" / get_task(main).dataset / "build_info.json").is_file()
 
 
 def test_bench_relevance_prints_every_model_and_the_targets(tiny, capsys):

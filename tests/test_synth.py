@@ -250,7 +250,8 @@ def test_bad_structure_parameters_are_clear_errors():
             ({"display_rules": (("text", "anger", "anger", 0.5),)}, "two different classes"),
             ({"display_rules": (("text", "anger", "neutral", 1.5),)}, "probability"),
             ({"mask_classes": ("calm",)}, r"mask_classes \['calm'\] are not"),
-            ({"mask_rate": {m: 0.5 for m in MODALITIES}}, "mask_rate needs mask_classes"),
+            ({"mask_rate": {m: 0.5 for m in MODALITIES}},
+             r"mask_rate \(--mask-rate\) needs mask_classes \(--mask-classes\)"),
             ({"expressivity": {"text": 0.5}}, "expressivity needs exactly the modalities"),
             ({"expressivity_coupling": -1.0}, "expressivity_coupling must be >= 0")):
         with pytest.raises(SynthError, match=message):
@@ -295,7 +296,7 @@ def test_cli_synth(tmp_path):
         "--dims", "text=5,audio=3,vision=2", "--clips-per-video", "2",
         "--videos-per-speaker", "1", "--seed", "4", "--data-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    out = tmp_path / "built" / "synth"
+    out = tmp_path / "built" / "synth-custom"  # never a pinned task's folder
     rows = all_rows(out)
     assert len(rows) == 60 and errors(validate_built(out)) == []
     assert all(r["deviation"] >= 1 and r["label_text"] == ["neutral", "happiness", "sadness",

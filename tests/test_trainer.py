@@ -367,3 +367,20 @@ def test_one_log_line_per_epoch_when_stderr_is_not_a_terminal(train_rows, capsys
     assert "(best)" in lines[result.best_epoch]
     fit(build("early_fusion"), train_rows, None, cpu_config(epochs=2))  # progress=False
     assert capsys.readouterr().err == ""
+
+
+def test_first_fit_maps_modality_label_names_with_the_task_info_taxonomy() -> None:
+    """Plain rows whose label_<m> are class names train on a fresh model when task_info names
+    the classes (the loader is made after the model learns its taxonomy)."""
+    from baselines.checkpoint import TaskInfo
+
+    names = ["a", "b", "c"]
+    rows = [{**row, **{f"label_{m}": names[int(row["label"])] for m in DIMS}}
+            for row in synthetic_rows(16, DIMS, NUM_CLASSES, seed=3)]
+    model = build("mren")
+    result = fit(model, rows, None, cpu_config(epochs=1),
+                 task_info=TaskInfo.for_model(model, class_names=names))
+    assert len(result.history) == 1 and model.task_info.class_names == names
+    with pytest.raises(ValueError, match="label_text is a class name"):
+        fit(build("mren"), [dict(row, label_text="b") for row in rows][:4] + rows[4:], None,
+            cpu_config(epochs=1), task_info=TaskInfo.for_model(build("mren")))

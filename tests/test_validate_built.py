@@ -215,3 +215,12 @@ def test_a_missing_column_fails_both_the_same_way(copy):
     assert problem.column == "relevance_text" and problem.message == "required column missing"
     with pytest.raises(ProtocolError, match="relevance_text.*required column missing"):
         check_built(copy)
+
+
+def test_a_raw_corpus_given_as_a_built_dataset_says_so(built):
+    raw = built.parents[1] / "raw"
+    problems = errors(validate_built(raw))
+    assert problems, "a raw corpus passed as built"
+    assert any("not a built dataset" in p.message or "raw corpus" in p.message
+               for p in problems), problems
+    assert not any("KeyError" in p.message for p in problems)

@@ -62,9 +62,14 @@ CARD = SourceCard(
     citation="Generated data; cite the SDME toolkit.")
 
 
+#: Where a corpus made from explicit parameters goes by default: not a preset's folder, so that
+#: generating one never overwrites the dataset a pinned task reads.
+CUSTOM_DATASET = "synth-custom"
+
+
 def dataset_name(options: Any) -> str:
-    """The dataset a preset makes (``sdme.synth.PRESET_DATASETS``), else ``synth``."""
-    return PRESET_DATASETS.get(options.get("preset") or "", "synth")
+    """synth-custom, or the folder of the preset's dataset (synth, synth-structured)."""
+    return PRESET_DATASETS.get(options.get("preset") or "", CUSTOM_DATASET)
 
 
 @register_source("synth", kind="built", options=SynthOptions, card=CARD, fixture=fixture,

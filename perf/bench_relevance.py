@@ -49,18 +49,16 @@ def _cell(values: Sequence[float]) -> str:
     return f"{agg.mean:.3f}" + ("" if half is None else f" ± {half:.3f}")
 
 
-def _pooled(seed: Any, levels: Sequence[str]) -> float | None:
-    """Accuracy over the clips of the given deviation levels of one seed (None: no clip)."""
-    if seed.stratified is None:
-        return None
-    strata = [seed.stratified.by_deviation[k] for k in levels
-              if k in seed.stratified.by_deviation]
-    n = sum(s.n for s in strata)
-    return None if n == 0 else sum(s.n * s.accuracy for s in strata) / n
+def _stratum(seed: Any, table: str, key: str) -> float | None:
+    """Accuracy of one stratum of one seed (``by_deviation`` level or ``by_agreement`` key)."""
+    stratum = getattr(seed.stratified, table).get(key) if seed.stratified else None
+    return None if stratum is None else stratum.accuracy
 
 
 def summarise(results: Any, timing: Mapping[str, Any] | None) -> dict[str, Any]:
     """One table row (lists over seeds) from a results file and its timing record."""
+    from benchmark.results import AGREEMENT_KEYS
+
     seeds = results.per_seed
     row: dict[str, Any] = {
         "accuracy": [s.metrics["accuracy"] for s in seeds],
@@ -70,8 +68,11 @@ def summarise(results: Any, timing: Mapping[str, Any] | None) -> dict[str, Any]:
                     if isinstance(v, (int, float))],
     }
     for level in LEVELS:
-        row[f"dev{level}"] = [v for s in seeds if (v := _pooled(s, [level])) is not None]
-    row["dev>=1"] = [v for s in seeds if (v := _pooled(s, LEVELS[1:])) is not None]
+        row[f"dev{level}"] = [v for s in seeds
+                              if (v := _stratum(s, "by_deviation", level)) is not None]
+    # deviation >= 1: the results' "conflicting" stratum (benchmark.results.agreement_strata)
+    row["dev>=1"] = [v for s in seeds
+                     if (v := _stratum(s, "by_agreement", AGREEMENT_KEYS[1])) is not None]
     first = seeds[0].stratified if seeds else None
     row["counts"] = {k: v.n for k, v in first.by_deviation.items()} if first else {}
     return row

@@ -348,11 +348,15 @@ class MREN(EmotionModel):
         losses: dict[str, torch.Tensor] = {}
         present = output.aux["present"]
         human_labels = self.human_modality_labels(batch, present)
+        channel = cfg.relevance and self.discrete and bool(cfg.channel_weight)
+        # the weak targets (detached) serve both the RSE and the channel loss: computed once
+        weak = self.weak_targets(output, batch) if self.discrete and (cfg.rse or channel) \
+            else None
         if cfg.rse:
-            losses["rse"] = cfg.rse_weight * self.rse_loss(output, batch, human_labels)
-        if cfg.relevance and self.discrete and cfg.channel_weight:
+            losses["rse"] = cfg.rse_weight * self.rse_loss(output, batch, human_labels, weak)
+        if channel:
             losses["channel"] = cfg.channel_weight * self.channel_loss(output, batch,
-                                                                      human_labels)
+                                                                      human_labels, weak)
         if cfg.relevance and cfg.human and batch.relevance:
             term = self.human_relevance_loss(output, batch)
             if term is not None:
@@ -378,9 +382,10 @@ class MREN(EmotionModel):
                              f"{self.config.num_classes} classes of the model")
         return torch.where(present, labels, ref)
 
-    def rse_loss(self, output: ModelOutput, batch: Batch,
-                 human_labels: torch.Tensor) -> torch.Tensor:
-        """Per-modality semantic loss: human ``label_<m>`` where known, else the weak target."""
+    def rse_loss(self, output: ModelOutput, batch: Batch, human_labels: torch.Tensor,
+                 weak: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-modality semantic loss: human ``label_<m>`` where known, else the weak target
+        (``weak``: :meth:`weak_targets`, computed here when not given)."""
         present = output.aux["present"]
         z = torch.stack([output.modality_logits[m] for m in self.modalities], 1).float()
         if not self.discrete:
@@ -391,12 +396,13 @@ class MREN(EmotionModel):
         log_q = torch.log_softmax(z, -1)  # [B, M, K]
         known = human_labels >= 0
         hard = -log_q.gather(-1, human_labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-        soft = -(self.weak_targets(output, batch) * log_q).sum(-1)
+        weak = self.weak_targets(output, batch) if weak is None else weak
+        soft = -(weak * log_q).sum(-1)
         per_pair = torch.where(known, hard, soft)
         return (per_pair * present).sum() / present.sum().clamp(min=1)
 
-    def channel_loss(self, output: ModelOutput, batch: Batch,
-                     human_labels: torch.Tensor) -> torch.Tensor:
+    def channel_loss(self, output: ModelOutput, batch: Batch, human_labels: torch.Tensor,
+                     weak: torch.Tensor | None = None) -> torch.Tensor:
         """``-log P(e_m | y, x)`` of the class each modality shows, under the channel.
 
         The shown class is the human ``label_<m>`` where known, else the weak target (the
@@ -411,7 +417,8 @@ class MREN(EmotionModel):
         row = log_t.gather(2, index).squeeze(2)  # log P(e_m = . | y, x)  [B, M, K]
         known = human_labels >= 0
         hard = -row.gather(-1, human_labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-        soft = -(self.weak_targets(output, batch) * row).sum(-1)
+        weak = self.weak_targets(output, batch) if weak is None else weak
+        soft = -(weak * row).sum(-1)
         per_pair = torch.where(known, hard, soft)
         return (per_pair * present).sum() / present.sum().clamp(min=1)
 

@@ -14,95 +14,54 @@ results file records the one it was computed on.
 from __future__ import annotations
 
 from benchmark.tasks import Task, register_task
+from sdme.mmsa import CORPORA
 
 MOSI_METRICS = ("mae", "corr", "acc2_has0", "f1_has0", "acc2_non0", "f1_non0", "acc3", "acc5",
                 "acc7")
 SIMS_METRICS = ("mae", "corr", "acc2_sims", "f1_sims", "acc3_sims", "acc5_sims")
 
-register_task(Task(
-    name="cmu-mosi",
-    version=1,
-    dataset="mosi",
-    source="mmsa",
-    source_options={"name": "mosi", "path": "PATH/TO/MOSI/Processed/unaligned_50.pkl"},
-    description=(
-        "Sentiment regression on CMU-MOSI as published by MMSA (pre-extracted features, "
-        "`sdme import mmsa --name mosi`), on MMSA's splits: predict the clip's `score` in "
-        "[-3, 3]. MAE is the headline, beside Pearson r, Acc-2 and F1 (has-0 and non-0) and "
-        "Acc-3/5/7. The corpus has no unimodal labels: there are no relevance or deviation "
-        "reports. The dataset fingerprint is not pinned (the features cannot be shipped); "
-        "every results file records it."),
-    task_type="continuous",
-    continuous_scale="mosi",
-    metrics=MOSI_METRICS,
-    main_score="mae",
-    label_column="score",
-    robustness_metric="acc2_has0",
-    released_sha256="3eeca0af98eb352ab8e74defb254eb8c5ab8b8ad25a7bd22d4648d09f0705949",
-))
 
-register_task(Task(
-    name="cmu-mosei",
-    version=1,
-    dataset="mosei",
-    source="mmsa",
-    source_options={"name": "mosei", "path": "PATH/TO/MOSEI/Processed/unaligned_50.pkl"},
-    description=(
-        "Sentiment regression on CMU-MOSEI as published by MMSA (pre-extracted features, "
-        "`sdme import mmsa --name mosei`), on MMSA's splits: predict the clip's `score` in "
-        "[-3, 3]. MAE is the headline, beside Pearson r, Acc-2 and F1 (has-0 and non-0) and "
-        "Acc-3/5/7. The corpus has no unimodal labels: there are no relevance or deviation "
-        "reports. The dataset fingerprint is not pinned (the features cannot be shipped); "
-        "every results file records it."),
-    task_type="continuous",
-    continuous_scale="mosi",
-    metrics=MOSI_METRICS,
-    main_score="mae",
-    label_column="score",
-    robustness_metric="acc2_has0",
-    released_sha256="5f7b18f2eb84e970a2c4c6223f648fc69de61a1f22fca8095001334710e14a43",
-))
+def mmsa_task(name: str, dataset: str, path: str, released_sha256: str) -> Task:
+    """A regression task on one MMSA corpus (module docstring): ``dataset`` is its name in
+    ``sdme.mmsa.CORPORA`` (``sdme import mmsa --name``), which gives its title and score scale;
+    ``path`` is the placeholder of its pickle in the recipe."""
+    title, scale = CORPORA[dataset].title, CORPORA[dataset].scale
+    sims = scale == "sims"
+    return Task(
+        name=name,
+        version=1,
+        dataset=dataset,
+        source="mmsa",
+        source_options={"name": dataset, "path": path},
+        description=(
+            f"Sentiment regression on {title} as published by MMSA (pre-extracted features, "
+            f"`sdme import mmsa --name {dataset}`), on MMSA's splits: predict the clip's "
+            f"`score` in {'[-1, 1]' if sims else '[-3, 3]'}. MAE is the headline, beside "
+            + ("Pearson r and the SIMS Acc-2, F1, Acc-3 and Acc-5. Relevance and deviation "
+               "reports use the relevance fields derived from the unimodal scores."
+               if sims else "Pearson r, Acc-2 and F1 (has-0 and non-0) and Acc-3/5/7. The "
+               "corpus has no unimodal labels: there are no relevance or deviation reports.")
+            + " The dataset fingerprint is not pinned (the features cannot be shipped); every "
+            "results file records it."),
+        task_type="continuous",
+        continuous_scale=scale,
+        metrics=SIMS_METRICS if sims else MOSI_METRICS,
+        main_score="mae",
+        label_column="score",
+        robustness_metric="acc2_sims" if sims else "acc2_has0",
+        released_sha256=released_sha256,
+    )
 
-register_task(Task(
-    name="ch-sims",
-    version=1,
-    dataset="chsims",
-    source="mmsa",
-    source_options={"name": "chsims", "path": "PATH/TO/SIMS/Processed/unaligned_39.pkl"},
-    description=(
-        "Sentiment regression on CH-SIMS as published by MMSA (pre-extracted features, "
-        "`sdme import mmsa --name chsims`), on MMSA's splits: predict the clip's `score` in "
-        "[-1, 1]. MAE is the headline, beside Pearson r and the SIMS Acc-2, F1, Acc-3 and "
-        "Acc-5. Relevance and deviation reports use the relevance fields derived from the "
-        "unimodal scores. The dataset fingerprint is not pinned (the features cannot be "
-        "shipped); every results file records it."),
-    task_type="continuous",
-    continuous_scale="sims",
-    metrics=SIMS_METRICS,
-    main_score="mae",
-    label_column="score",
-    robustness_metric="acc2_sims",
-    released_sha256="d452081836eb3fecbcfb6339b3447abd0a606d44dc1076a6fecc307dbabd4557",
-))
 
-register_task(Task(
-    name="ch-sims-v2",
-    version=1,
-    dataset="chsims2",
-    source="mmsa",
-    source_options={"name": "chsims2", "path": "PATH/TO/sims_unaligned.pkl"},
-    description=(
-        "Sentiment regression on CH-SIMS v2.0 as published by MMSA (pre-extracted features, "
-        "`sdme import mmsa --name chsims2`), on MMSA's splits: predict the clip's `score` in "
-        "[-1, 1]. MAE is the headline, beside Pearson r and the SIMS Acc-2, F1, Acc-3 and "
-        "Acc-5. Relevance and deviation reports use the relevance fields derived from the "
-        "unimodal scores. The dataset fingerprint is not pinned (the features cannot be "
-        "shipped); every results file records it."),
-    task_type="continuous",
-    continuous_scale="sims",
-    metrics=SIMS_METRICS,
-    main_score="mae",
-    label_column="score",
-    robustness_metric="acc2_sims",
-    released_sha256="36dc8c55a6e046073cad74abb9cea2f4eab8b3c4de2a7619eff6d54ad0f8c3df",
-))
+register_task(mmsa_task(
+    "cmu-mosi", "mosi", "PATH/TO/MOSI/Processed/unaligned_50.pkl",
+    "3eeca0af98eb352ab8e74defb254eb8c5ab8b8ad25a7bd22d4648d09f0705949"))
+register_task(mmsa_task(
+    "cmu-mosei", "mosei", "PATH/TO/MOSEI/Processed/unaligned_50.pkl",
+    "5f7b18f2eb84e970a2c4c6223f648fc69de61a1f22fca8095001334710e14a43"))
+register_task(mmsa_task(
+    "ch-sims", "chsims", "PATH/TO/SIMS/Processed/unaligned_39.pkl",
+    "d452081836eb3fecbcfb6339b3447abd0a606d44dc1076a6fecc307dbabd4557"))
+register_task(mmsa_task(
+    "ch-sims-v2", "chsims2", "PATH/TO/sims_unaligned.pkl",
+    "36dc8c55a6e046073cad74abb9cea2f4eab8b3c4de2a7619eff6d54ad0f8c3df"))

@@ -50,6 +50,7 @@ from baselines.checkpoint import (  # noqa: F401 - checkpoints are read and writ
 )
 from baselines.data import Collator
 from baselines.models.base import Batch, EmotionModel
+from baselines.models.blocks import reuse_encodings
 from sdme.config import ConfigError, from_mapping, read_yaml_mapping, to_dict
 from sdme.device import resolve_device
 from sdme.fileio import atomic_write_text
@@ -402,6 +403,63 @@ class _Gathered:
             present={m: np.concatenate(v) for m, v in self.present.items()})
 
 
+class _Ahead:
+    """Iterates ``items`` on a background thread, at most one item ahead of the consumer.
+
+    An exception raised while making an item is raised by the consumer's ``next`` at that
+    item; :meth:`close` stops the thread (after the item it is making) and waits for it.
+    """
+
+    _END = object()
+
+    def __init__(self, items: Iterator[object]) -> None:
+        import queue
+        import threading
+
+        self._queue: queue.Queue = queue.Queue(maxsize=1)
+        self._stop = threading.Event()
+
+        def run() -> None:
+            try:
+                for item in items:
+                    if not self._put((item, None)):
+                        return
+                self._put((self._END, None))
+            except BaseException as exc:  # re-raised by the consumer
+                self._put((self._END, exc))
+            finally:
+                close = getattr(items, "close", None)
+                if close is not None:
+                    close()
+
+        self._thread = threading.Thread(target=run, name="predict-ahead", daemon=True)
+        self._thread.start()
+
+    def _put(self, entry: tuple[object, BaseException | None]) -> bool:
+        import queue
+
+        while not self._stop.is_set():
+            try:
+                self._queue.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self) -> Iterator[object]:
+        while True:
+            item, error = self._queue.get()
+            if error is not None:
+                raise error
+            if item is self._END:
+                return
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 #: Makes the variants of a batch to predict: ``(name, batch)`` pairs (see
 #: :func:`predict_variants`).
 BatchVariants = Callable[[Batch], Iterable[tuple[str, Batch]]]
@@ -421,7 +479,13 @@ def predict_variants(model: EmotionModel, data: object, config: TrainConfig | No
     Each batch of ``data`` is read and collated once, moved to the device, and handed to
     ``variants``, which yields ``(name, batch)`` pairs (the batch itself, or perturbed
     copies of it: the benchmark's robustness conditions); the model predicts each, and the
-    outputs are gathered per name. ``variants`` must yield the same names for every batch.
+    outputs are gathered per name. The next batch and its variants are made on a background
+    thread while the model predicts the current one (``variants`` is called once per batch,
+    in order, from that one thread, so a stateful one, like seeded noise, sees the batches in
+    split order). Per-modality encodings are reused across one batch's
+    variants where a variant hands a modality's tensors on unchanged
+    (``baselines.models.blocks.reuse_encodings``). ``variants`` must yield the same names for
+    every batch.
 
     Returns:
         Name -> predictions, in the order the names first came.
@@ -436,21 +500,34 @@ def predict_variants(model: EmotionModel, data: object, config: TrainConfig | No
     was_training = model.training
     model.eval()
     gathered: dict[str, _Gathered] = {}
+
+    @torch.no_grad()
+    def made(loader: Iterable[Batch]) -> Iterator[list[tuple[str, Batch]]]:
+        for batch in loader:
+            yield list(variants(batch.to(device, non_blocking=True)))
+
+    batches = None
     try:
-        loader = make_loader(data, model, config, train=False, device=device)
-        for index, batch in enumerate(_progress(loader, config, "predict")):
-            batch = batch.to(device, non_blocking=True)
+        # The next batch is read, collated and turned into its variants (the robustness
+        # conditions draw their noise there) on a thread of its own while the model predicts
+        # this one; the variants are made one batch after another, in order, as before.
+        batches = _Ahead(made(make_loader(data, model, config, train=False, device=device)))
+        for index, batch_variants in enumerate(_progress(batches, config, "predict")):
             names = []
-            for name, variant in variants(batch):
-                with _autocast(device, amp):
-                    out = model(variant)
-                gathered.setdefault(name, _Gathered()).add(variant, out)
-                names.append(name)
+            with reuse_encodings():  # a modality a variant leaves as it was is encoded once
+                for name, variant in batch_variants:
+                    with _autocast(device, amp):
+                        out = model(variant)
+                    gathered.setdefault(name, _Gathered()).add(variant, out)
+                    names.append(name)
+            del batch_variants
             if names != list(gathered) or (index and any(
                     len(g.logits) != index + 1 for g in gathered.values())):
                 raise ValueError(f"batch {index}: variants {names} differ from the first "
                                  f"batch's {list(gathered)}")
     finally:
+        if batches is not None:
+            batches.close()
         model.train(was_training)
     if not gathered:
         raise ValueError("no rows to predict on: the data set is empty")

@@ -18,6 +18,11 @@ figures are of the real run, taken in the same process and under the same load:
   ``benchmark.robustness.BatchConditions``);
 * ``score + write``: ``benchmark.protocol.write_results``; ``other``: the rest of the run.
 
+Before the run, the child imports what every process that trains and scores imports once,
+whatever the data's size (torch._dynamo, which torch's optimisers import when the first one is
+made, and scikit-learn, behind the metrics), like the import of torch itself: that time is
+printed apart, with the ratio it would give inside the run.
+
 Then: the whole run over the training epoch (goal <= 1.5), the child's peak RSS (goal < 1.5 GB;
 ``VmHWM``, with the sampled peaks of its anonymous and file-backed parts), and what was written
 to disk: the ``datasets`` cache (a fresh ``HF_DATASETS_CACHE`` given to the child; goal: nothing,
@@ -124,6 +129,14 @@ def run_child(args: argparse.Namespace) -> dict:
     timed(trainer, "predict_variants", "robustness")
     timed(protocol, "write_results", "score_write")
 
+    # What every process that trains and scores pays once, whatever the data's size, like the
+    # import of torch itself: torch's optimisers import torch._dynamo when the first one is
+    # made, the metrics import scikit-learn. Timed here, before the run, and shown apart.
+    start = time.perf_counter()
+    import sklearn.metrics  # noqa: F401
+    import torch._dynamo  # noqa: F401
+    imports = time.perf_counter() - start
+
     config = {"train": {"epochs": args.epochs, "progress": False, "batch_size": args.batch_size},
               "model": {}}
     with MemorySampler() as memory:
@@ -137,6 +150,7 @@ def run_child(args: argparse.Namespace) -> dict:
     sampler.join()
     figures: dict = {"seconds": {**seconds, "total": total,
                                  "other": total - sum(seconds.values())},
+                     "one_time_imports_s": imports,
                      "calls": calls, "memory": memory.figures(), "stage_peak_rss_mb": peaks,
                      "threads": torch.get_num_threads(),
                      "results": str(output.results_path),
@@ -248,6 +262,9 @@ def main() -> None:
           f"{len(disk['arrow_files'])}, dataset folder "
           f"{'CHANGED' if disk['dataset_folder_changed'] else 'unchanged'}, run data dir "
           f"{disk['data_dir_bytes'] / 2**10:.0f} KB ({', '.join(disk['data_dir_files'])})")
+    imports = figures["one_time_imports_s"]
+    print(f"(before the run, once per process: importing torch._dynamo and scikit-learn, "
+          f"{imports:.1f} s; with them the run is {(s['total'] + imports) / epoch:.2f} x epoch)")
     ratio = s["total"] / epoch
     # (the user's own datasets cache is shared with the other processes of the machine: its
     # growth is printed, not counted; the run was given the fresh cache)

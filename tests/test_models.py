@@ -106,6 +106,61 @@ def test_eval_is_deterministic_and_batch_independent(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", MODELS)
+def test_robustness_variants_predict_as_if_each_were_alone(name: str) -> None:
+    """In ``predict_variants`` a modality's encoding is reused across a batch's variants
+    (``blocks.reuse_encodings``): each variant's logits equal the model's on that variant alone,
+    bit for bit, under a drop, per-modality and all-modality noise, with clips lacking one."""
+    from baselines.train import make_config, predict_variants
+    from benchmark.robustness import BatchConditions
+
+    model = build(name).eval()
+    rows = synthetic_rows(10, DIMS, NUM_CLASSES, seed=4, min_len=1, max_len=5,
+                          missing_prob=0.2)
+    conditions = BatchConditions(["drop:audio", "noise:text:0.5", "noise:all:1"],
+                                 dict.fromkeys(DIMS, 1.0), seed=0, modalities=list(DIMS))
+    made: list[tuple[str, Batch]] = []
+
+    def variants(batch):
+        for name_, variant in conditions(batch):
+            made.append((name_, variant))
+            yield name_, variant
+
+    out = predict_variants(model, rows, make_config(batch_size=4, progress=False), variants)
+    with torch.no_grad():
+        for k, (condition, variant) in enumerate(made):
+            batch_index, size = k // 4, variant.size
+            alone = model(variant).logits.numpy()
+            start = batch_index * 4
+            assert (out[condition].logits[start:start + size] == alone).all(), condition
+
+
+def test_an_encoding_is_reused_only_for_the_same_tensors_outside_autograd() -> None:
+    from baselines.models.blocks import encode_once, reuse_encodings
+
+    calls: list[int] = []
+
+    def encoder(x, mask):
+        calls.append(1)
+        return x.sum(1)
+
+    x, mask = torch.ones(2, 3, 4), torch.ones(2, 3, dtype=torch.bool)
+    with torch.no_grad():
+        encode_once(encoder, x, mask)
+        encode_once(encoder, x, mask)
+        assert len(calls) == 2  # outside a block nothing is kept
+        with reuse_encodings():
+            first = encode_once(encoder, x, mask)
+            assert encode_once(encoder, x, mask) is first and len(calls) == 3
+            encode_once(encoder, x.clone(), mask)  # equal values, another tensor: encoded
+            encode_once(lambda a, b: a.sum(1), x, mask)  # another computation: encoded
+            assert len(calls) == 4
+    with reuse_encodings():  # a training step (autograd on) always encodes
+        encode_once(encoder, x, mask)
+        encode_once(encoder, x, mask)
+    assert len(calls) == 6
+
+
+@pytest.mark.parametrize("name", MODELS)
 def test_input_dims_come_from_config(name: str) -> None:
     wider = {m: d + 3 for m, d in DIMS.items()}
     model = build(name, dims=wider).eval()

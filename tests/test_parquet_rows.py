@@ -99,6 +99,22 @@ def test_prefetching_changes_nothing_but_when_windows_are_read(built):
     assert [r["clip_id"] for r in ahead] == [r["clip_id"] for r in inline]
 
 
+def test_decoding_row_groups_side_by_side_changes_nothing_but_speed(built):
+    """Row groups decoded on several threads come back in the same order, with the same
+    values, as decoded one by one, shuffled or in file order; a bad count is refused."""
+    for shuffle in (True, False):
+        one = list(ParquetRows(built, "train", seed=2, window=3, shuffle=shuffle, decoders=1))
+        for decoders in (2, 3):
+            many = list(ParquetRows(built, "train", seed=2, window=3, shuffle=shuffle,
+                                    decoders=decoders))
+            assert [r["clip_id"] for r in many] == [r["clip_id"] for r in one]
+            for a, b in zip(many, one, strict=True):
+                for m in MODALITIES:
+                    np.testing.assert_array_equal(a[f"{m}_feat"], b[f"{m}_feat"])
+    with pytest.raises(ValueError, match="decoders"):
+        ParquetRows(built, "train", decoders=0)
+
+
 def test_columns_and_features_are_read_in_place(built, tmp_path):
     import datasets
 

@@ -345,6 +345,22 @@ def test_predict_variants_reads_each_batch_once(train_rows) -> None:
     with pytest.raises(ValueError, match="variants"):
         predict_variants(model, train_rows, cpu_config(), uneven)
 
+    # Batches and their variants are made one batch ahead on another thread: an error there
+    # reaches the caller as it was raised, at that batch, and nothing is left running.
+    import threading
+
+    def failing(batch):
+        batches.append(batch.size)
+        if len(batches) == 3:
+            raise RuntimeError("variant maker broke at batch 2")
+        yield "", batch
+
+    batches.clear()
+    with pytest.raises(RuntimeError, match="broke at batch 2"):
+        predict_variants(model, train_rows, cpu_config(batch_size=8), failing)
+    assert len(batches) == 3
+    assert not [t for t in threading.enumerate() if t.name == "predict-ahead"]
+
 
 def test_one_log_line_per_epoch_when_stderr_is_not_a_terminal(train_rows, capsys) -> None:
     """Off a terminal (logs, nohup, CI) each epoch prints epoch, train loss, validation score

@@ -23,6 +23,9 @@ Public API (kept stable; other model files build on it):
 * :func:`encode_modalities` — run one encoder per modality, zeros for modalities not in the batch.
 * :func:`modality_input` — a modality's (features, mask), a zero step with a False mask when
   the batch lacks it.
+* :func:`reuse_encodings` / :func:`encode_once` — within one batch's variants (the benchmark's
+  robustness conditions), a modality's encoding is computed once per input tensor and reused
+  by every variant that leaves that modality untouched.
 
 Masks are assumed to be left-aligned (real steps first, then padding), which is what
 ``baselines.data.collate`` produces; ``"gru"`` relies on it (it packs by length), the other kinds
@@ -31,9 +34,12 @@ do not.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import typing
-from collections.abc import Iterable, Mapping
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -295,9 +301,63 @@ def modality_encoders(config: EncoderConfig,
     return nn.ModuleDict({m: sequence_encoder(config, m) for m in modalities})
 
 
+_ENCODINGS: contextvars.ContextVar[dict[tuple[int, int, int], tuple] | None] = (
+    contextvars.ContextVar("baselines_reused_encodings", default=None))
+
+
+@contextlib.contextmanager
+def reuse_encodings() -> Iterator[None]:
+    """Within the block, :func:`encode_once` computes each (encoder, features, mask) once.
+
+    ``baselines.train.predict_variants`` opens one block per batch around the batch's variants
+    (the clean batch and each robustness condition): a condition perturbs one modality, or
+    drops it, and hands the others' tensors on unchanged, so their encodings are the clean
+    ones. Inputs are recognised by identity (the very tensor objects), never by value; the
+    block holds weak references to them (a perturbed input is freed once its variants are
+    done, and an entry whose input is gone never matches again). Only outside autograd
+    (``torch.no_grad``, as prediction runs) is anything reused: a training step always encodes.
+    A model whose modalities meet before their encoders (MulT's cross-modal attention) simply
+    does not call :func:`encode_once` and is unaffected.
+    """
+    token = _ENCODINGS.set({})
+    try:
+        yield
+    finally:
+        _ENCODINGS.reset(token)
+
+
+def encode_once(encoder: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                x: torch.Tensor, mask: torch.Tensor, key: object = None) -> torch.Tensor:
+    """``encoder(x, mask)``, computed once per ``(key, x, mask)`` inside :func:`reuse_encodings`.
+
+    ``encoder`` must depend on nothing but its two inputs and its own (frozen) weights: a
+    per-modality encoder in evaluation mode. Its output must not be changed in place.
+
+    Args:
+        encoder: the per-modality computation.
+        x: the modality's features [B, T, D].
+        mask: its mask [B, T].
+        key: what identifies the computation (default: ``encoder``; pass the module when
+            ``encoder`` is a closure made anew on each call).
+    """
+    cache = _ENCODINGS.get()
+    if cache is None or torch.is_grad_enabled():
+        return encoder(x, mask)
+    owner = encoder if key is None else key
+    slot = (id(owner), id(x), id(mask))
+    hit = cache.get(slot)
+    if hit is not None and hit[0] is owner and hit[1]() is x and hit[2]() is mask:
+        return hit[3]
+    out = encoder(x, mask)
+    cache[slot] = (owner, weakref.ref(x), weakref.ref(mask), out)
+    return out
+
+
 def encode_modalities(encoders: Mapping[str, nn.Module], batch: Batch,
                       hidden: int) -> dict[str, torch.Tensor]:
     """Applies ``encoders[m]`` to each modality; zeros [B, hidden] for modalities not in the batch.
+
+    Each encoding goes through :func:`encode_once` (reused across a batch's variants).
 
     Args:
         encoders: modality -> module mapping (x, mask) to [B, hidden].
@@ -308,7 +368,7 @@ def encode_modalities(encoders: Mapping[str, nn.Module], batch: Batch,
     out: dict[str, torch.Tensor] = {}
     for m, encoder in encoders.items():
         if m in batch.features:
-            out[m] = encoder(batch.features[m], batch.masks[m])
+            out[m] = encode_once(encoder, batch.features[m], batch.masks[m])
         else:
             dtype = next((f.dtype for f in batch.features.values()), torch.float32)
             out[m] = torch.zeros(ref.shape[0], hidden, device=ref.device, dtype=dtype)

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from baselines.models.base import Batch, EmotionModel, ModelConfig, ModelOutput, register_model
-from baselines.models.blocks import masked_mean, modality_input, model_modalities
+from baselines.models.blocks import encode_once, masked_mean, modality_input, model_modalities
 from baselines.search import IntRange, SpaceSection
 
 # ----------------------------------------------------------------------------- configuration
@@ -71,9 +71,13 @@ class EarlyFusion(EmotionModel):
         out = {}
         for m in self.modalities:
             x, mask = modality_input(batch, m, self.config.input_dims[m])
-            vec = self.norms[m](masked_mean(x, mask))
-            out[m] = vec * mask.any(dim=-1, keepdim=True).to(vec.dtype)
+            out[m] = encode_once(lambda x, mask, m=m: self._pool(m, x, mask), x, mask,
+                                 key=self.norms[m])
         return out
+
+    def _pool(self, m: str, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        vec = self.norms[m](masked_mean(x, mask))
+        return vec * mask.any(dim=-1, keepdim=True).to(vec.dtype)
 
     def forward(self, batch: Batch) -> ModelOutput:
         pooled = self.pooled(batch)

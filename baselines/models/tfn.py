@@ -40,6 +40,7 @@ from baselines.models.base import Batch, EmotionModel, ModelOutput, register_mod
 from baselines.models.blocks import (
     EncoderConfig,
     SubNet,
+    encode_once,
     masked_mean,
     modality_input,
     model_modalities,
@@ -119,12 +120,16 @@ class ModalitySubNets(nn.Module):
         out = {}
         for m, dim in self.input_dims.items():
             x, mask = modality_input(batch, m, dim)
-            if m in self.sequence_modalities:
-                h = self.nets[f"{m}_out"](self.nets[m](x, mask))
-            else:
-                h = self.nets[m](masked_mean(x, mask))
-            out[m] = h * mask.any(dim=-1, keepdim=True).to(h.dtype)
+            out[m] = encode_once(lambda x, mask, m=m: self._encode(m, x, mask), x, mask,
+                                 key=self.nets[m])
         return out
+
+    def _encode(self, m: str, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if m in self.sequence_modalities:
+            h = self.nets[f"{m}_out"](self.nets[m](x, mask))
+        else:
+            h = self.nets[m](masked_mean(x, mask))
+        return h * mask.any(dim=-1, keepdim=True).to(h.dtype)
 
 
 def tensor_fusion(vectors: list[torch.Tensor]) -> torch.Tensor:

@@ -6,12 +6,14 @@ child process so that one does not pollute the other's memory figures:
 
 1. **pyarrow scan** (``scan``, the reference) — every row group of the split's shards read with
    ``pyarrow.parquet.ParquetFile.read_row_group`` (the feature columns only, pyarrow's own
-   column threads on) and each feature column flattened to numpy: the least work that
-   materialises every feature value. ``scan-1t`` is the same with one decoding thread: the gap
-   between the two is what decoding on every core gains.
+   column threads on, its pool as large as the machine's CPU count even where
+   ``OMP_NUM_THREADS`` would make it smaller) and each feature column flattened to numpy: the
+   least work that materialises every feature value. ``scan-1t`` is the same with one decoding
+   thread: the gap between the two is what decoding on every core gains.
 2. **training loader** (``train``) — what ``benchmark run`` trains on:
    ``benchmark.protocol.StreamedRows`` (``sdme.loading.ParquetRows`` reading the model's input
-   and target columns, windowed shuffle, the next window decoded in a background thread)
+   and target columns, windowed shuffle, the next window decoded in a background thread, its
+   row groups two at a time; pyarrow's pool as the environment sizes it)
    through ``baselines.train.make_loader`` (a ``torch`` DataLoader and
    ``baselines.data.Collator``, for a model built for the dataset's feature sizes), one epoch
    (or ``--batches``).
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -66,8 +69,13 @@ def _info(dataset: Path) -> dict:
 
 def run_scan(dataset: Path, split: str, batch_size: int, batches: int,
              threads: bool = True) -> dict:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
+    # pyarrow sizes its thread pool from OMP_NUM_THREADS when that is set (OMP_NUM_THREADS=1,
+    # advised for torch on a busy CPU box, leaves it one thread): the reference scan always
+    # decodes on every core, whatever the environment gives the loaders
+    pa.set_cpu_count(os.cpu_count() or 1)
     columns = [f"{m}_feat" for m in _info(dataset)["features"]]
     limit = batches * batch_size if batches else 0
     n = 0
@@ -193,7 +201,8 @@ def main() -> None:
     print(f"{args.dataset} ({results['parquet_gb']:.1f} GB parquet), split {args.split}, "
           f"{args.repeats} round(s) of {', '.join(kinds)}; {results['machine_before']['cpus']} "
           f"CPUs, load average {results['machine_before']['load_average']} before, "
-          f"{results['machine_after']['load_average']} after")
+          f"{results['machine_after']['load_average']} after; OMP_NUM_THREADS "
+          f"{os.environ.get('OMP_NUM_THREADS', 'unset')} for the loaders")
     for kind in kinds:
         rates = ", ".join(f"{r[kind]['samples_per_s']:.0f}" for r in rounds)
         r = max((r[kind] for r in rounds), key=lambda x: x["peak_rss_mb"])

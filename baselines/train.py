@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -404,29 +404,38 @@ class _Gathered:
 
 
 class _Ahead:
-    """Iterates ``items`` on a background thread, at most one item ahead of the consumer.
+    """Iterates ``items`` on a background thread, one item ahead of the consumer.
 
-    An exception raised while making an item is raised by the consumer's ``next`` at that
-    item; :meth:`close` stops the thread (after the item it is making) and waits for it.
+    The thread makes item k+1 while the consumer holds item k, and waits before making k+2
+    until the consumer asks for k+1 (so at most two items are alive). An exception raised
+    while making an item is raised by the consumer's ``next`` at that item; :meth:`close`
+    stops the thread (after the item it is making) and waits for it. ``len()`` is
+    ``length`` (for progress bars) where it is known.
     """
 
     _END = object()
 
-    def __init__(self, items: Iterator[object]) -> None:
+    def __init__(self, items: Iterator[object], length: int | None = None) -> None:
         import queue
         import threading
 
-        self._queue: queue.Queue = queue.Queue(maxsize=1)
+        self._queue: queue.Queue = queue.Queue()
+        self._turn = threading.Semaphore(1)  # one permit: the item being made or waiting
         self._stop = threading.Event()
+        self._length = length
 
         def run() -> None:
             try:
-                for item in items:
-                    if not self._put((item, None)):
+                while self._wait_turn():
+                    try:
+                        item = next(items)
+                    except StopIteration:
+                        self._queue.put((self._END, None))
                         return
-                self._put((self._END, None))
+                    self._queue.put((item, None))
+                    del item
             except BaseException as exc:  # re-raised by the consumer
-                self._put((self._END, exc))
+                self._queue.put((self._END, exc))
             finally:
                 close = getattr(items, "close", None)
                 if close is not None:
@@ -435,25 +444,27 @@ class _Ahead:
         self._thread = threading.Thread(target=run, name="predict-ahead", daemon=True)
         self._thread.start()
 
-    def _put(self, entry: tuple[object, BaseException | None]) -> bool:
-        import queue
-
+    def _wait_turn(self) -> bool:
         while not self._stop.is_set():
-            try:
-                self._queue.put(entry, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
+            if self._turn.acquire(timeout=0.1):
+                return not self._stop.is_set()
         return False
+
+    def __len__(self) -> int:
+        if self._length is None:
+            raise TypeError("length unknown")
+        return self._length
 
     def __iter__(self) -> Iterator[object]:
         while True:
             item, error = self._queue.get()
+            self._turn.release()  # the consumer holds this item: the next one may be made
             if error is not None:
                 raise error
             if item is self._END:
                 return
             yield item
+            item = None  # the consumer is done with it: hold no reference while waiting
 
     def close(self) -> None:
         self._stop.set()
@@ -479,11 +490,12 @@ def predict_variants(model: EmotionModel, data: object, config: TrainConfig | No
     Each batch of ``data`` is read and collated once, moved to the device, and handed to
     ``variants``, which yields ``(name, batch)`` pairs (the batch itself, or perturbed
     copies of it: the benchmark's robustness conditions); the model predicts each, and the
-    outputs are gathered per name. The next batch and its variants are made on a background
-    thread while the model predicts the current one (``variants`` is called once per batch,
-    in order, from that one thread, so a stateful one, like seeded noise, sees the batches in
-    split order). Per-modality encodings are reused across one batch's
-    variants where a variant hands a modality's tensors on unchanged
+    outputs are gathered per name. ``variants`` is called once per batch, in order (so a
+    stateful one, like seeded noise, sees the batches in split order), and all the variants of
+    a batch are made before the model predicts any of them: on CPU, on a background thread
+    while the model predicts the previous batch. So ``variants`` must make new tensors for
+    what it perturbs and never change a batch's tensors in place. Per-modality encodings are
+    reused across one batch's variants where a variant hands a modality's tensors on unchanged
     (``baselines.models.blocks.reuse_encodings``). ``variants`` must yield the same names for
     every batch.
 
@@ -502,16 +514,23 @@ def predict_variants(model: EmotionModel, data: object, config: TrainConfig | No
     gathered: dict[str, _Gathered] = {}
 
     @torch.no_grad()
-    def made(loader: Iterable[Batch]) -> Iterator[list[tuple[str, Batch]]]:
-        for batch in loader:
+    def made(batches: Iterator[Batch]) -> Iterator[list[tuple[str, Batch]]]:
+        for batch in batches:
             yield list(variants(batch.to(device, non_blocking=True)))
 
-    batches = None
+    batches: Any = None
     try:
-        # The next batch is read, collated and turned into its variants (the robustness
-        # conditions draw their noise there) on a thread of its own while the model predicts
-        # this one; the variants are made one batch after another, in order, as before.
-        batches = _Ahead(made(make_loader(data, model, config, train=False, device=device)))
+        loader = make_loader(data, model, config, train=False, device=device)
+        try:
+            length: int | None = len(loader)  # type: ignore[arg-type]
+        except TypeError:
+            length = None
+        made_batches = made(iter(loader))  # DataLoader workers start here, in this thread
+        # On CPU the next batch is read, collated and turned into its variants (the
+        # robustness conditions draw their noise there) on a thread of its own while the
+        # model predicts this one; the variants are made one batch after another, in order,
+        # as before. On an accelerator, whose device and streams are per thread, in line.
+        batches = _Ahead(made_batches, length) if device.type == "cpu" else made_batches
         for index, batch_variants in enumerate(_progress(batches, config, "predict")):
             names = []
             with reuse_encodings():  # a modality a variant leaves as it was is encoded once

@@ -512,11 +512,9 @@ def trim_heap() -> bool:
 @functools.lru_cache(maxsize=1)
 def _malloc_trim() -> Any:
     import ctypes
-    import ctypes.util
 
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim = libc.malloc_trim
+        trim = ctypes.CDLL(None).malloc_trim  # the C library the process already has loaded
     except (OSError, AttributeError):
         return None
     trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int

@@ -158,6 +158,11 @@ def test_an_encoding_is_reused_only_for_the_same_tensors_outside_autograd() -> N
         encode_once(encoder, x, mask)
         encode_once(encoder, x, mask)
     assert len(calls) == 6
+    with torch.no_grad(), reuse_encodings():  # an input changed in place is encoded anew
+        before = encode_once(encoder, x, mask)
+        x.mul_(2)
+        after = encode_once(encoder, x, mask)
+    assert len(calls) == 8 and torch.equal(after, 2 * before)
 
 
 @pytest.mark.parametrize("name", MODELS)

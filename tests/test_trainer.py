@@ -362,6 +362,30 @@ def test_predict_variants_reads_each_batch_once(train_rows) -> None:
     assert not [t for t in threading.enumerate() if t.name == "predict-ahead"]
 
 
+def test_batches_are_made_one_ahead_of_the_predictions() -> None:
+    """The background maker holds at most the batch after the one being predicted."""
+    import time
+
+    from baselines.train import _Ahead
+
+    made: list[int] = []
+
+    def items():
+        for k in range(6):
+            made.append(k)
+            yield k
+
+    ahead = _Ahead(items(), length=6)
+    assert len(ahead) == 6
+    seen = []
+    for item in ahead:
+        seen.append(item)
+        time.sleep(0.05)  # time enough for the maker to run further if it could
+        assert len(made) <= item + 2, (item, made)
+    ahead.close()
+    assert seen == list(range(6))
+
+
 def test_one_log_line_per_epoch_when_stderr_is_not_a_terminal(train_rows, capsys) -> None:
     """Off a terminal (logs, nohup, CI) each epoch prints epoch, train loss, validation score
     and seconds, with the numbers the history holds; progress=False prints nothing."""

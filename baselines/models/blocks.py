@@ -312,9 +312,10 @@ def reuse_encodings() -> Iterator[None]:
     ``baselines.train.predict_variants`` opens one block per batch around the batch's variants
     (the clean batch and each robustness condition): a condition perturbs one modality, or
     drops it, and hands the others' tensors on unchanged, so their encodings are the clean
-    ones. Inputs are recognised by identity (the very tensor objects), never by value; the
-    block holds weak references to them (a perturbed input is freed once its variants are
-    done, and an entry whose input is gone never matches again). Only outside autograd
+    ones. Inputs are recognised by identity (the very tensor objects) and their in-place
+    version counters, never by value; the block holds weak references to them (a perturbed
+    input is freed once its variants are done, and an entry whose input is gone, or was
+    changed in place, never matches again). Only outside autograd
     (``torch.no_grad``, as prediction runs) is anything reused: a training step always encodes.
     A model whose modalities meet before their encoders (MulT's cross-modal attention) simply
     does not call :func:`encode_once` and is unaffected.
@@ -345,11 +346,13 @@ def encode_once(encoder: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
         return encoder(x, mask)
     owner = encoder if key is None else key
     slot = (id(owner), id(x), id(mask))
+    versions = (x._version, mask._version)  # bumped by every in-place change
     hit = cache.get(slot)
-    if hit is not None and hit[0] is owner and hit[1]() is x and hit[2]() is mask:
-        return hit[3]
+    if (hit is not None and hit[0] is owner and hit[1]() is x and hit[2]() is mask
+            and hit[3] == versions):
+        return hit[4]
     out = encoder(x, mask)
-    cache[slot] = (owner, weakref.ref(x), weakref.ref(mask), out)
+    cache[slot] = (owner, weakref.ref(x), weakref.ref(mask), versions, out)
     return out
 
 

@@ -54,11 +54,16 @@ def list_command() -> None:
     from benchmark.tasks import DEFAULT_TASK, list_tasks
 
     click.echo("tasks:")
-    for task in list_tasks():
+    tasks = list_tasks()
+    key = max(len(t.key) for t in tasks) + 2
+    dataset = max(len(t.dataset) for t in tasks) + 2
+    score = max(len(t.main_score) for t in tasks) + 2
+    for task in tasks:
         default = "  (main task, default)" if task.name == DEFAULT_TASK else (
             "  (pipeline check)" if task.pipeline_check else "")
-        click.echo(f"  {task.key:<28} dataset={task.dataset:<10} {task.task_type:<10} "
-                   f"main={task.main_score}  metrics={','.join(task.metrics)}{default}")
+        click.echo(f"  {task.key:<{key}}dataset={task.dataset:<{dataset}}"
+                   f"{task.task_type:<12}main={task.main_score:<{score}}"
+                   f"metrics={','.join(task.metrics)}{default}")
     click.echo("models:")
     for name in baselines.list_models():
         click.echo(f"  {name}")

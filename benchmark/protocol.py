@@ -381,6 +381,8 @@ def run_benchmark(model_name: str, task: str | Task | None = DEFAULT_TASK, *,
     )
 
     say = log or (lambda _msg: None)
+    if model_name not in baselines.list_models():  # before any work on the data
+        baselines.create_model(model_name)  # raises the registry's close-match error
     if task is None:
         from benchmark.adhoc import run_task
 
@@ -389,8 +391,6 @@ def run_benchmark(model_name: str, task: str | Task | None = DEFAULT_TASK, *,
     seeds = [int(s) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
         raise ProtocolError(f"seeds must be distinct non-negative integers, got {seeds}")
-    if model_name not in baselines.list_models():
-        baselines.create_model(model_name)  # raises the registry's close-match error
     tuning_path, config = tuned_run_config(model_name, task, config, data_dir, use=tuned)
     tuning = config.get(TUNED_SECTION)
     if tuning is not None and not isinstance(tuning, Tuning):

@@ -72,6 +72,16 @@ def test_a_users_dataset_runs_submits_and_shows_as_an_adhoc_task(tmp_path):
     assert "Ad hoc: the task was derived from the dataset itself" in page
 
 
+def test_a_mistyped_model_is_refused_before_the_dataset_is_read(tmp_path):
+    built = tiny_built(tmp_path)
+    result = benchmark_cli("run", "--model", "late_fusoin", "--dataset", built,
+                           "--out", tmp_path / "results")
+    assert result.exit_code == 1
+    assert "unknown model 'late_fusoin'" in result.output and "late_fusion" in result.output
+    assert "ad-hoc task" not in result.output  # nothing was derived from the data first
+    assert not (tmp_path / "results").exists()
+
+
 def test_the_adhoc_prefix_is_reserved_and_names_are_file_safe(tmp_path):
     template = get_task("sdme-sample-discrete")
     with pytest.raises(TaskError, match="names starting with 'adhoc-' are for ad-hoc tasks"):

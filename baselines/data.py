@@ -79,6 +79,22 @@ def _as_matrix(value: object, length: object, modality: str, where: str) -> np.n
     return array
 
 
+def _pooled_empty(shape: tuple[int, ...]) -> np.ndarray:
+    """An uninitialised float32 array from Arrow's memory pool (mimalloc or jemalloc).
+
+    A batch's padded features are megabytes made and freed once per batch; from the C heap,
+    glibc hands such blocks back to the system as they are freed and the next batch faults
+    every page in again (half of :func:`collate`'s time on CMU-MOSEI-sized batches). Arrow's
+    pool keeps freed pages for the next batch. The array keeps its buffer alive.
+    """
+    import pyarrow as pa
+
+    size = int(np.prod(shape, dtype=np.int64)) * 4
+    if size == 0:
+        return np.empty(shape, dtype=np.float32)
+    return np.frombuffer(pa.allocate_buffer(size), dtype=np.float32).reshape(shape)
+
+
 def _is_missing(value: object) -> bool:
     if value is None:
         return True
@@ -151,12 +167,14 @@ def collate(rows: Sequence[Mapping[str, object]], modalities: Sequence[str] | No
         steps = max([a.shape[0] for a in arrays if a is not None] + [1])
         # Padded in numpy, one tensor at the end: fewer torch ops, and read-only inputs (Arrow
         # memory) are copied rather than wrapped.
-        feat = np.zeros((len(rows), steps, dim), dtype=np.float32)
+        feat = _pooled_empty((len(rows), steps, dim))
         mask = np.zeros((len(rows), steps), dtype=bool)
         for i, array in enumerate(arrays):
-            if array is not None:
-                feat[i, : array.shape[0]] = array
-                mask[i, : array.shape[0]] = True
+            length = 0 if array is None else array.shape[0]
+            if length:
+                feat[i, :length] = array
+                mask[i, :length] = True
+            feat[i, length:] = 0.0  # each value is written once: a feature or a padding zero
         features[m] = torch.from_numpy(feat)
         masks[m] = torch.from_numpy(mask)
     if not masks:

@@ -109,7 +109,10 @@ def load_dataset(name_or_path: str | os.PathLike, split: str | None = None, *,
         if not (path / required).is_file():
             raise FileNotFoundError(f"{path}: not a built SDME dataset (no {required}); "
                                     "build it with `sdme build`")
-    kwargs: dict[str, Any] = {"cache_dir": str(cache_dir or build_cache_dir(path))}
+    if cache_dir is None:
+        cache_dir = build_cache_dir(path)
+        _prune_earlier_builds(cache_dir, path)
+    kwargs: dict[str, Any] = {"cache_dir": str(cache_dir)}
     try:
         ds = datasets.load_dataset(str(path), split=split, **kwargs)
     except ValueError as exc:
@@ -135,7 +138,8 @@ def build_cache_dir(folder: str | os.PathLike) -> Path:
     ``<datasets cache>/sdme/<digest>``, where the digest covers the folder's resolved path,
     ``build_info.json`` (which records when the build was made and with what) and the name, size
     and modification time of every data file: datasets of the same name elsewhere never share an
-    entry, and a rebuilt dataset never reuses the Arrow copy of an earlier build.
+    entry, and a rebuilt dataset never reuses the Arrow copy of an earlier build (which
+    :func:`load_dataset` deletes when it makes the new one).
     """
     import datasets
 
@@ -146,6 +150,36 @@ def build_cache_dir(folder: str | os.PathLike) -> Path:
         stat = data_file.stat()
         digest.update(f"{data_file.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
     return Path(datasets.config.HF_DATASETS_CACHE) / "sdme" / digest.hexdigest()[:24]
+
+
+#: In each :func:`build_cache_dir` folder: the resolved location of the dataset it copies.
+SOURCE_NAME = ".sdme-source"
+
+
+def _prune_earlier_builds(cache: Path, folder: Path) -> None:
+    """Marks ``cache`` as the Arrow copy of ``folder``'s current build and deletes the copies
+    of its earlier builds (same location, other digest), each a full copy of the dataset that
+    nothing would read again. Copies of other locations, and folders without a mark (made by
+    something else), are left alone. A process still reading a deleted copy keeps its open
+    files (POSIX)."""
+    import shutil
+
+    source = str(folder.resolve())
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        (cache / SOURCE_NAME).write_text(source, encoding="utf-8")
+        others = list(cache.parent.iterdir())
+    except OSError:  # an unwritable cache: datasets will say so; pruning is only tidying
+        return
+    for other in others:
+        mark = other / SOURCE_NAME
+        if other == cache or not mark.is_file():
+            continue
+        try:
+            if mark.read_text(encoding="utf-8") == source:
+                shutil.rmtree(other, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def _features_of(dataset: Any) -> datasets.Features:

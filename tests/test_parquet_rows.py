@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sdme.loading import ParquetRows, load_dataset
+from sdme.loading import ParquetRows, build_cache_dir, load_dataset
 from sdme.schema import MODALITIES
 from sdme.synth import SynthConfig, synthesize
 
@@ -218,11 +218,20 @@ def test_a_dataset_rebuilt_in_place_loads_fresh(tmp_path, monkeypatch):
              "seq_len": {m: (2, 3) for m in ("text", "audio", "vision")},
              "clips_per_video": 3.0, "videos_per_speaker": 2.0}
     folder = tmp_path / "built" / "synth"
-    first = []
+    elsewhere = tmp_path / "elsewhere" / "synth"
+    synthesize(elsewhere, SynthConfig(**small))
+    load_dataset(elsewhere, split="train")
+    first, caches = [], []
     for separation in (1.0, 5.0):
         synthesize(folder, SynthConfig(**small, separation=separation))
         loaded = load_dataset(folder, split="train", format="numpy")[0]["text_feat"]
         on_disk = next(iter(ParquetRows(folder, "train", shuffle=False)))["text_feat"]
         np.testing.assert_allclose(loaded, on_disk)
         first.append(loaded)
+        caches.append(build_cache_dir(folder))
     assert not np.allclose(first[0], first[1])
+    # the first build's Arrow copy is gone; the current one and another location's stay
+    assert caches[0] != caches[1] and not caches[0].exists() and caches[1].is_dir()
+    assert build_cache_dir(elsewhere).is_dir()
+    assert sorted(p.name for p in (tmp_path / "hf" / "sdme").iterdir()) == sorted(
+        [caches[1].name, build_cache_dir(elsewhere).name])

@@ -10,8 +10,9 @@ Stages, each timed, with GPU utilisation sampled while it runs (``torch.cuda.uti
    then a parity check of three clips' text features and face counts against the CPU.
 2. ``train:<model>``: one epoch of every registered model (``baselines.list_models()``) with
    bf16 autocast on the synthetic benchmark corpus (``sdme synth --preset benchmark``), then
-   predictions on its validation split under the same autocast: training and prediction
-   samples/s and peak memory per model.
+   predictions on its validation split under the same autocast, then the benchmark's robustness
+   pass over it (a drop and two noise conditions, whose clean predictions must be predict's):
+   training, prediction and robustness samples/s and peak memory per model.
 
 Every stage runs even when an earlier one fails; the summary lists each failure with its error
 and the exit status is 1 if any failed. Without a CUDA GPU it says so and exits 2: nothing is
@@ -210,7 +211,8 @@ def train_stage(stage: Stage, name: str, data: Path, device: str, batch_size: in
     import torch
 
     import baselines
-    from baselines.train import fit, make_config, predict, seed_everything
+    from baselines.train import fit, make_config, predict, predict_variants, seed_everything
+    from benchmark.robustness import BatchConditions
     from sdme.built import BuildInfo
     from sdme.loading import ParquetRows
 
@@ -236,10 +238,24 @@ def train_stage(stage: Stage, name: str, data: Path, device: str, batch_size: in
     logits = np.asarray(predictions.logits, dtype=np.float32)
     if len(logits) != n_val or not np.isfinite(logits).all():
         raise RuntimeError(f"{name}: {len(logits)} predictions for {n_val} clips, or non-finite")
+    # the benchmark's robustness pass on the device: every condition made from each batch, the
+    # encodings of untouched modalities reused; its clean predictions are the plain ones
+    conditions = ["drop:text", "noise:audio:0.5", "noise:all:1"]
+    start = time.perf_counter()
+    variants = predict_variants(model, validation, config, BatchConditions(
+        conditions, dict.fromkeys(info.dims, 1.0), 0, list(info.dims)))
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    variants_s = time.perf_counter() - start
+    clean = np.asarray(variants[""].logits, dtype=np.float32)
+    if list(variants) != ["", *conditions] or not np.allclose(clean, logits, atol=1e-3):
+        raise RuntimeError(f"{name}: the robustness pass's clean predictions differ from "
+                           f"predict's (max {np.abs(clean - logits).max():.2g})")
     loss = result.history[0].get("loss")
     stage.figures.update({
         "train samples/s": f"{n_train / train_s:.0f}",
         "predict samples/s": f"{n_val / predict_s:.0f}",
+        "robustness samples/s": f"{n_val / variants_s:.0f} (clean + {len(conditions)})",
         "loss": f"{loss:.3f}" if isinstance(loss, float) else "?",
         "params": f"{sum(p.numel() for p in model.parameters()):,}",
     })

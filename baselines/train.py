@@ -460,7 +460,10 @@ class _Ahead:
             item, error = self._queue.get()
             self._turn.release()  # the consumer holds this item: the next one may be made
             if error is not None:
-                raise error
+                try:
+                    raise error
+                finally:  # the traceback would hold the maker's frames (a DataLoader's
+                    del error  # workers among them) in a cycle until a garbage collection
             if item is self._END:
                 return
             yield item
@@ -469,6 +472,8 @@ class _Ahead:
     def close(self) -> None:
         self._stop.set()
         self._thread.join()
+        while not self._queue.empty():  # an item made ahead of an error or an early stop
+            self._queue.get_nowait()
 
 
 #: Makes the variants of a batch to predict: ``(name, batch)`` pairs (see
@@ -515,8 +520,11 @@ def predict_variants(model: EmotionModel, data: object, config: TrainConfig | No
 
     @torch.no_grad()
     def made(batches: Iterator[Batch]) -> Iterator[list[tuple[str, Batch]]]:
-        for batch in batches:
-            yield list(variants(batch.to(device, non_blocking=True)))
+        try:
+            for batch in batches:
+                yield list(variants(batch.to(device, non_blocking=True)))
+        finally:
+            del batches  # a DataLoader's workers end with their iterator, even after an error
 
     batches: Any = None
     try:

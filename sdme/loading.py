@@ -160,8 +160,11 @@ def _prune_earlier_builds(cache: Path, folder: Path) -> None:
     """Marks ``cache`` as the Arrow copy of ``folder``'s current build and deletes the copies
     of its earlier builds (same location, other digest), each a full copy of the dataset that
     nothing would read again. Copies of other locations, and folders without a mark (made by
-    something else), are left alone. A process still reading a deleted copy keeps its open
-    files (POSIX)."""
+    something else) or that cannot be read, are left alone. A copy is first renamed
+    ``.deleting-<name>`` and then deleted, so that one left half-deleted (a file that would not
+    go) is finished off next time. On a local file system a process still reading a deleted
+    copy keeps its open files.
+    """
     import shutil
 
     source = str(folder.resolve())
@@ -172,13 +175,15 @@ def _prune_earlier_builds(cache: Path, folder: Path) -> None:
     except OSError:  # an unwritable cache: datasets will say so; pruning is only tidying
         return
     for other in others:
-        mark = other / SOURCE_NAME
-        if other == cache or not mark.is_file():
+        if other == cache:
             continue
         try:
-            if mark.read_text(encoding="utf-8") == source:
-                shutil.rmtree(other, ignore_errors=True)
-        except OSError:
+            if not other.name.startswith(".deleting-"):
+                if (other / SOURCE_NAME).read_text(encoding="utf-8") != source:
+                    continue
+                other = other.rename(other.with_name(f".deleting-{other.name}"))
+            shutil.rmtree(other)
+        except OSError:  # no mark, another user's folder, a file that would not go
             continue
 
 

@@ -221,6 +221,11 @@ def test_a_dataset_rebuilt_in_place_loads_fresh(tmp_path, monkeypatch):
     elsewhere = tmp_path / "elsewhere" / "synth"
     synthesize(elsewhere, SynthConfig(**small))
     load_dataset(elsewhere, split="train")
+    unmarked = tmp_path / "hf" / "sdme" / "made-by-something-else"
+    half_deleted = tmp_path / "hf" / "sdme" / ".deleting-0123"
+    for kept in (unmarked, half_deleted):
+        kept.mkdir(parents=True)
+        (kept / "data.arrow").write_bytes(b"x")
     first, caches = [], []
     for separation in (1.0, 5.0):
         synthesize(folder, SynthConfig(**small, separation=separation))
@@ -234,4 +239,4 @@ def test_a_dataset_rebuilt_in_place_loads_fresh(tmp_path, monkeypatch):
     assert caches[0] != caches[1] and not caches[0].exists() and caches[1].is_dir()
     assert build_cache_dir(elsewhere).is_dir()
     assert sorted(p.name for p in (tmp_path / "hf" / "sdme").iterdir()) == sorted(
-        [caches[1].name, build_cache_dir(elsewhere).name])
+        [caches[1].name, build_cache_dir(elsewhere).name, unmarked.name])  # half-deleted: gone

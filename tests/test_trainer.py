@@ -362,6 +362,30 @@ def test_predict_variants_reads_each_batch_once(train_rows) -> None:
     assert not [t for t in threading.enumerate() if t.name == "predict-ahead"]
 
 
+def test_an_error_making_batches_leaves_no_dataloader_workers(train_rows) -> None:
+    import multiprocessing
+
+    from baselines.train import predict_variants
+
+    model = build("late_fusion")
+
+    def broken(batch):
+        raise RuntimeError("no variants today")
+        yield "", batch  # pragma: no cover - makes it a generator
+
+    with pytest.raises(RuntimeError, match="no variants today"):
+        predict_variants(model, train_rows, cpu_config(batch_size=8, num_workers=2), broken)
+    assert not multiprocessing.active_children()  # ended with the error, not at a later gc
+
+
+def test_predict_takes_batches_made_under_inference_mode(train_rows) -> None:
+    model = build("early_fusion")
+    with torch.inference_mode():
+        batch = collate(train_rows[:6], input_dims=DIMS)
+    assert np.array_equal(predict(model, batch, cpu_config()).logits,
+                          predict(model, train_rows[:6], cpu_config()).logits)
+
+
 def test_batches_are_made_one_ahead_of_the_predictions() -> None:
     """The background maker holds at most the batch after the one being predicted."""
     import time

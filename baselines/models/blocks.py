@@ -342,8 +342,8 @@ def encode_once(encoder: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
             ``encoder`` is a closure made anew on each call).
     """
     cache = _ENCODINGS.get()
-    if cache is None or torch.is_grad_enabled():
-        return encoder(x, mask)
+    if cache is None or torch.is_grad_enabled() or x.is_inference() or mask.is_inference():
+        return encoder(x, mask)  # (inference tensors keep no version counter to check)
     owner = encoder if key is None else key
     slot = (id(owner), id(x), id(mask))
     versions = (x._version, mask._version)  # bumped by every in-place change

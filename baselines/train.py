@@ -54,6 +54,7 @@ from baselines.models.blocks import reuse_encodings
 from sdme.config import ConfigError, from_mapping, read_yaml_mapping, to_dict
 from sdme.device import resolve_device
 from sdme.fileio import atomic_write_text
+from sdme.loading import Ahead
 from sdme.metrics import metric_info
 
 CONFIG_NAME = "config.yaml"
@@ -403,79 +404,6 @@ class _Gathered:
             present={m: np.concatenate(v) for m, v in self.present.items()})
 
 
-class _Ahead:
-    """Iterates ``items`` on a background thread, one item ahead of the consumer.
-
-    The thread makes item k+1 while the consumer holds item k, and waits before making k+2
-    until the consumer asks for k+1 (so at most two items are alive). An exception raised
-    while making an item is raised by the consumer's ``next`` at that item; :meth:`close`
-    stops the thread (after the item it is making) and waits for it. ``len()`` is
-    ``length`` (for progress bars) where it is known.
-    """
-
-    _END = object()
-
-    def __init__(self, items: Iterator[object], length: int | None = None) -> None:
-        import queue
-        import threading
-
-        self._queue: queue.Queue = queue.Queue()
-        self._turn = threading.Semaphore(1)  # one permit: the item being made or waiting
-        self._stop = threading.Event()
-        self._length = length
-
-        def run() -> None:
-            try:
-                while self._wait_turn():
-                    try:
-                        item = next(items)
-                    except StopIteration:
-                        self._queue.put((self._END, None))
-                        return
-                    self._queue.put((item, None))
-                    del item
-            except BaseException as exc:  # re-raised by the consumer
-                self._queue.put((self._END, exc))
-            finally:
-                close = getattr(items, "close", None)
-                if close is not None:
-                    close()
-
-        self._thread = threading.Thread(target=run, name="predict-ahead", daemon=True)
-        self._thread.start()
-
-    def _wait_turn(self) -> bool:
-        while not self._stop.is_set():
-            if self._turn.acquire(timeout=0.1):
-                return not self._stop.is_set()
-        return False
-
-    def __len__(self) -> int:
-        if self._length is None:
-            raise TypeError("length unknown")
-        return self._length
-
-    def __iter__(self) -> Iterator[object]:
-        while True:
-            item, error = self._queue.get()
-            self._turn.release()  # the consumer holds this item: the next one may be made
-            if error is not None:
-                try:
-                    raise error
-                finally:  # the traceback would hold the maker's frames (a DataLoader's
-                    del error  # workers among them) in a cycle until a garbage collection
-            if item is self._END:
-                return
-            yield item
-            item = None  # the consumer is done with it: hold no reference while waiting
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        while not self._queue.empty():  # an item made ahead of an error or an early stop
-            self._queue.get_nowait()
-
-
 #: Makes the variants of a batch to predict: ``(name, batch)`` pairs (see
 #: :func:`predict_variants`).
 BatchVariants = Callable[[Batch], Iterable[tuple[str, Batch]]]
@@ -538,7 +466,8 @@ def predict_variants(model: EmotionModel, data: object, config: TrainConfig | No
         # robustness conditions draw their noise there) on a thread of its own while the
         # model predicts this one; the variants are made one batch after another, in order,
         # as before. On an accelerator, whose device and streams are per thread, in line.
-        batches = _Ahead(made_batches, length) if device.type == "cpu" else made_batches
+        batches = Ahead(made_batches, length, name="predict-ahead") \
+            if device.type == "cpu" else made_batches
         for index, batch_variants in enumerate(_progress(batches, config, "predict")):
             names = []
             with reuse_encodings():  # a modality a variant leaves as it was is encoded once

@@ -47,16 +47,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
-    REPO_ROOT,
     MemorySampler,
     child_env,
     ensure_dataset,
     machine,
     tree_bytes,
 )
-
-if str(REPO_ROOT) not in sys.path:  # runnable as a plain script from a checkout
-    sys.path.insert(0, str(REPO_ROOT))
 
 GOAL_RATIO = 0.85
 GOAL_RSS_MB = 1536

@@ -16,6 +16,8 @@ import threading
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # the scripts run as plain scripts from a checkout
+    sys.path.insert(0, str(REPO_ROOT))
 
 
 class MemorySampler:

@@ -510,15 +510,11 @@ class ParquetRows:
         windows = [order[i: i + size] for i in range(0, len(order), size)]
         pool = ThreadPoolExecutor(self.decoders, thread_name_prefix="parquet-rows-decode") \
             if self.decoders > 1 and len(order) > 1 else None
-        read = functools.partial(self._read, pool=pool)
-        reader = _ReadAhead(read) if self.prefetch and windows else None
+        decoded = map(functools.partial(self._read, pool=pool), windows)
+        # the next window is decoded while the rows of this one are consumed
+        reader = Ahead(decoded, name="parquet-rows-read-ahead") if self.prefetch else None
         try:
-            if reader is not None:
-                reader.request(windows[0])
-            for k, groups in enumerate(windows):
-                rows = reader.result() if reader is not None else read(groups)
-                if reader is not None and k + 1 < len(windows):
-                    reader.request(windows[k + 1])  # decoded while these rows are consumed
+            for rows in reader if reader is not None else decoded:
                 if self.shuffle:
                     rows = [rows[i] for i in rng.permutation(len(rows))]
                 yield from rows
@@ -560,40 +556,80 @@ def _malloc_trim() -> Any:
     return trim
 
 
-class _ReadAhead:
-    """A thread that reads one window at a time on request (at most one ahead of the
-    consumer, so memory holds two windows)."""
+class Ahead:
+    """Iterates ``items`` on a background thread, one item ahead of the consumer: how
+    :class:`ParquetRows` decodes its next window and ``baselines.train.predict_variants`` makes
+    its next batch while the current one is used.
 
-    def __init__(self, read: Any) -> None:
+    The thread makes item k+1 while the consumer holds item k, and waits before making k+2
+    until the consumer asks for k+1 (so at most two items are alive). An exception raised
+    while making an item is raised by the consumer's ``next`` at that item; :meth:`close`
+    stops the thread (after the item it is making) and waits for it. ``len()`` is
+    ``length`` (for progress bars) where it is known; ``name`` names the thread.
+    """
+
+    _END = object()
+
+    def __init__(self, items: Iterator[Any], length: int | None = None, *,
+                 name: str = "read-ahead") -> None:
         import queue
         import threading
 
-        self._requests: queue.Queue = queue.Queue()
-        self._results: queue.Queue = queue.Queue()
+        self._queue: queue.Queue = queue.Queue()
+        self._turn = threading.Semaphore(1)  # one permit: the item being made or waiting
+        self._stop = threading.Event()
+        self._length = length
 
         def run() -> None:
-            while (groups := self._requests.get()) is not None:
+            try:
+                while self._wait_turn():
+                    try:
+                        item = next(items)
+                    except StopIteration:
+                        self._queue.put((self._END, None))
+                        return
+                    self._queue.put((item, None))
+                    del item
+            except BaseException as exc:  # re-raised by the consumer
+                self._queue.put((self._END, exc))
+            finally:
+                close = getattr(items, "close", None)
+                if close is not None:
+                    close()
+
+        self._thread = threading.Thread(target=run, name=name, daemon=True)
+        self._thread.start()
+
+    def _wait_turn(self) -> bool:
+        while not self._stop.is_set():
+            if self._turn.acquire(timeout=0.1):
+                return not self._stop.is_set()
+        return False
+
+    def __len__(self) -> int:
+        if self._length is None:
+            raise TypeError("length unknown")
+        return self._length
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            item, error = self._queue.get()
+            self._turn.release()  # the consumer holds this item: the next one may be made
+            if error is not None:
                 try:
-                    self._results.put((read(groups), None))
-                except BaseException as exc:  # re-raised in the consumer by result()
-                    self._results.put((None, exc))
-
-        self.thread = threading.Thread(target=run, name="parquet-rows-read-ahead", daemon=True)
-        self.thread.start()
-
-    def request(self, groups: Sequence[tuple[int, int]]) -> None:
-        self._requests.put(groups)
-
-    def result(self) -> list[dict[str, Any]]:
-        rows, error = self._results.get()
-        if error is not None:
-            raise error
-        return rows
+                    raise error
+                finally:  # the traceback would hold the maker's frames (a DataLoader's
+                    del error  # workers among them) in a cycle until a garbage collection
+            if item is self._END:
+                return
+            yield item
+            item = None  # the consumer is done with it: hold no reference while waiting
 
     def close(self) -> None:
-        """Ends the thread once the read in flight (if any) is done."""
-        self._requests.put(None)
-        self.thread.join()
+        self._stop.set()
+        self._thread.join()
+        while not self._queue.empty():  # an item made ahead of an error or an early stop
+            self._queue.get_nowait()
 
 
 def _table_rows(table: Any) -> list[dict[str, Any]]:
@@ -625,6 +661,6 @@ def _table_rows(table: Any) -> list[dict[str, Any]]:
                                                                        strict=True)]
 
 
-__all__ = ["STATS_CACHE_VERSION", "ParquetRows", "build_cache_dir", "feature_dims",
+__all__ = ["STATS_CACHE_VERSION", "Ahead", "ParquetRows", "build_cache_dir", "feature_dims",
            "feature_stats", "load_dataset", "read_columns", "read_features", "resolve_built",
            "scan_feature_stats", "split_sizes", "taxonomy", "trim_heap"]

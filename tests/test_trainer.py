@@ -390,7 +390,7 @@ def test_batches_are_made_one_ahead_of_the_predictions() -> None:
     """The background maker holds at most the batch after the one being predicted."""
     import time
 
-    from baselines.train import _Ahead
+    from sdme.loading import Ahead as _Ahead
 
     made: list[int] = []
 

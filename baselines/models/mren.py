@@ -394,12 +394,7 @@ class MREN(EmotionModel):
             weights = self._continuous_rse_weights(output, batch, present)
             return (errors * weights).sum() / present.sum().clamp(min=1)
         log_q = torch.log_softmax(z, -1)  # [B, M, K]
-        known = human_labels >= 0
-        hard = -log_q.gather(-1, human_labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-        weak = self.weak_targets(output, batch) if weak is None else weak
-        soft = -(weak * log_q).sum(-1)
-        per_pair = torch.where(known, hard, soft)
-        return (per_pair * present).sum() / present.sum().clamp(min=1)
+        return self._shown_class_nll(log_q, output, batch, human_labels, weak)
 
     def channel_loss(self, output: ModelOutput, batch: Batch, human_labels: torch.Tensor,
                      weak: torch.Tensor | None = None) -> torch.Tensor:
@@ -410,15 +405,21 @@ class MREN(EmotionModel):
         relevance gates (class biases and the content logit) and the deviation tables directly
         to what the modalities show, which the fused loss alone teaches only slowly.
         """
-        present = output.aux["present"]
         log_t = self.channel(output.aux["gates"])  # [B, M, K, K]
         k = log_t.shape[-1]
         index = batch.labels.view(-1, 1, 1, 1).expand(-1, log_t.shape[1], 1, k)
         row = log_t.gather(2, index).squeeze(2)  # log P(e_m = . | y, x)  [B, M, K]
+        return self._shown_class_nll(row, output, batch, human_labels, weak)
+
+    def _shown_class_nll(self, log_p: torch.Tensor, output: ModelOutput, batch: Batch,
+                         human_labels: torch.Tensor, weak: torch.Tensor | None) -> torch.Tensor:
+        """Mean over present (clip, modality) pairs of ``-log p`` [B, M, K] of the class the
+        modality shows: the human ``label_<m>`` where known, else the weak soft target."""
+        present = output.aux["present"]
         known = human_labels >= 0
-        hard = -row.gather(-1, human_labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        hard = -log_p.gather(-1, human_labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
         weak = self.weak_targets(output, batch) if weak is None else weak
-        soft = -(weak * row).sum(-1)
+        soft = -(weak * log_p).sum(-1)
         per_pair = torch.where(known, hard, soft)
         return (per_pair * present).sum() / present.sum().clamp(min=1)
 

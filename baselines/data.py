@@ -95,6 +95,24 @@ def _pooled_empty(shape: tuple[int, ...]) -> np.ndarray:
     return np.frombuffer(pa.allocate_buffer(size), dtype=np.float32).reshape(shape)
 
 
+def pooled_empty_like(tensor: torch.Tensor, dtype: torch.dtype | None = None,
+                      device: torch.device | str | None = None) -> torch.Tensor:
+    """``torch.empty_like(tensor, dtype=dtype, device=device)``, contiguous, from Arrow's
+    memory pool where the result is a float32 CPU tensor.
+
+    For tensors made once per batch and dropped with it, like :func:`collate`'s padded
+    features (:func:`_pooled_empty`) and the perturbed copies of a batch that the benchmark's
+    robustness conditions make: from the C heap each would fault its pages in afresh (on
+    CMU-MOSEI-sized batches about as long as computing it). Other dtypes and devices:
+    ``torch.empty_like``.
+    """
+    dtype = dtype or tensor.dtype
+    device = torch.device(device) if device is not None else tensor.device
+    if device.type != "cpu" or dtype != torch.float32:
+        return torch.empty(tuple(tensor.shape), dtype=dtype, device=device)
+    return torch.from_numpy(_pooled_empty(tuple(tensor.shape)))
+
+
 def _is_missing(value: object) -> bool:
     if value is None:
         return True

@@ -108,6 +108,8 @@ class BatchConditions:
         """
         import torch
 
+        from baselines.data import pooled_empty_like
+
         out = {}
         for m, stream in self.streams.items():
             if m not in batch.features:
@@ -117,7 +119,7 @@ class BatchConditions:
             steps = torch.arange(mask.shape[1], device=mask.device)
             if not torch.equal(mask, steps.unsqueeze(0) < lengths.unsqueeze(1)):
                 raise ProtocolError(f"modality {m!r}: the batch's masks are not left-aligned")
-            z = torch.empty(tuple(feat.shape), dtype=torch.float32)
+            z = pooled_empty_like(feat, dtype=torch.float32, device="cpu")
             for row, length in enumerate(lengths.tolist()):
                 if length:
                     z[row, :length].normal_(generator=stream)
@@ -127,6 +129,8 @@ class BatchConditions:
 
     def __call__(self, batch: Batch) -> Iterator[tuple[str, Batch]]:
         import torch
+
+        from baselines.data import pooled_empty_like
 
         yield "", batch
         noise = self.noise(batch)
@@ -143,8 +147,9 @@ class BatchConditions:
                                            device=feat.device)
                 else:
                     if (m, level) not in noisy:
-                        noisy[m, level] = torch.add(features[m], noise[m],
-                                                    alpha=level * self.scales[m])
+                        noisy[m, level] = torch.add(
+                            features[m], noise[m], alpha=level * self.scales[m],
+                            out=pooled_empty_like(features[m]))
                     features[m] = noisy[m, level]
             yield name, dataclasses.replace(batch, features=features, masks=masks)
 

@@ -183,3 +183,31 @@ def test_synthetic_missing_and_deviating_modalities() -> None:
     shown = [(r[f"label_{m}"] == r["label"], r[f"relevance_{m}"] == 1.0) for r in rows
              for m in ("text", "audio", "vision") if r[f"{m}_feat"] is not None]
     assert all(same == relevant for same, relevant in shown)
+
+
+def test_pooled_empty_like_is_an_empty_like_that_outlives_its_maker():
+    """A float32 CPU tensor comes from Arrow's pool (the tensor keeps the buffer alive, and
+    Arrow counts it); other dtypes are torch.empty_like's; the shape is always the input's."""
+    import gc
+
+    import pyarrow as pa
+
+    from baselines.data import pooled_empty_like
+
+    like = torch.zeros(4, 3, 5)[:, :2]  # not contiguous: the result is
+    pool = pa.default_memory_pool()
+    before = pool.bytes_allocated()
+    out = pooled_empty_like(like)
+    assert out.shape == like.shape and out.dtype == torch.float32 and out.is_contiguous()
+    assert pool.bytes_allocated() - before >= out.numel() * 4
+    out.fill_(2.5)
+    gc.collect()
+    assert float(out.sum()) == 2.5 * out.numel()
+    del out
+    gc.collect()
+    assert pool.bytes_allocated() == before  # freed with the tensor
+    as_float = pooled_empty_like(torch.zeros(2, 3, dtype=torch.int64), dtype=torch.float32)
+    assert as_float.dtype == torch.float32 and as_float.shape == (2, 3)
+    other = pooled_empty_like(torch.zeros(2, 3, dtype=torch.float64))
+    assert other.dtype == torch.float64 and other.shape == (2, 3)
+    assert pooled_empty_like(torch.zeros(0, 3)).shape == (0, 3)

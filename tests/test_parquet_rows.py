@@ -115,6 +115,28 @@ def test_decoding_row_groups_side_by_side_changes_nothing_but_speed(built):
         ParquetRows(built, "train", decoders=0)
 
 
+def test_file_order_rows_are_views_shuffled_rows_are_copies(built):
+    """In file order a row's features are read-only views of its decoded row group (no copy);
+    shuffled, each row group's features are copied out (so its table can be freed at once).
+    The values are the same either way."""
+    in_order = list(ParquetRows(built, "train", shuffle=False))
+    shuffled = {r["clip_id"]: r for r in ParquetRows(built, "train", seed=1)}
+    assert sorted(shuffled) == sorted(r["clip_id"] for r in in_order)
+    seen = 0
+    for row in in_order:
+        other = shuffled[row["clip_id"]]
+        for m in MODALITIES:
+            view, copy = row[f"{m}_feat"], other[f"{m}_feat"]
+            np.testing.assert_array_equal(view, copy)
+            if view.size:
+                seen += 1
+                assert not view.flags.writeable and not view.flags.owndata
+                assert copy.flags.writeable
+                with pytest.raises(ValueError, match="read-only"):
+                    view[0, 0] = 1.0
+    assert seen
+
+
 def test_columns_and_features_are_read_in_place(built, tmp_path):
     import datasets
 

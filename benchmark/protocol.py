@@ -85,6 +85,7 @@ from benchmark.scoring import (
     TestReference,
     check_built,
     dataset_fingerprint,
+    pinned_mismatch,
     read_build_info,
     reference_columns,
     resolve_task_dataset,
@@ -419,13 +420,10 @@ def run_benchmark(model_name: str, task: str | Task | None = DEFAULT_TASK, *,
     provenance = read_build_info(folder)
     build_info = provenance.to_dict()
     fingerprint = dataset_fingerprint(reference, build_info)
-    if task.dataset_fingerprint is not None and fingerprint != task.dataset_fingerprint:
-        recipe = dataset_recipe(task, None if data_dir is None else str(data_dir)) \
-            if dataset is None else None
-        raise ProtocolError(f"{folder}: dataset fingerprint {fingerprint[:12]} differs from the "
-                            f"one task {task.key} pins ({task.dataset_fingerprint[:12]}): "
-                            "another corpus" + (f"; move it away and make the task's with "
-                                                f"`{recipe}`" if recipe else ""))
+    mismatch = pinned_mismatch(task, folder, fingerprint, dataset_recipe(
+        task, None if data_dir is None else str(data_dir)) if dataset is None else None)
+    if mismatch:
+        raise ProtocolError(mismatch)
     if tuning is not None:
         verify_tuning(tuning, model_name, task, folder, tuning_path)
     all_dims = feature_dims(features)

@@ -74,15 +74,13 @@ def make_dataset(task: str, data_dir: str | os.PathLike | None = None,
     target = paths.built_dir(spec.dataset, data_dir)
     if (target / "build_info.json").is_file():
         if spec.dataset_fingerprint is not None:
-            from benchmark.scoring import load_test_reference
+            from benchmark.scoring import load_test_reference, pinned_mismatch
 
-            fingerprint = load_test_reference(spec, target)[1]
-            if fingerprint != spec.dataset_fingerprint:
-                raise ValueError(
-                    f"{target} holds another corpus than task {spec.key}'s (fingerprint "
-                    f"{fingerprint[:12]}, the task pins {spec.dataset_fingerprint[:12]}): move "
-                    f"it away, then run this again (it makes the dataset with "
-                    f"`{dataset_recipe(spec, None if data_dir is None else str(data_dir))}`)")
+            mismatch = pinned_mismatch(spec, target, load_test_reference(spec, target)[1],
+                                       dataset_recipe(spec, None if data_dir is None
+                                                      else str(data_dir)))
+            if mismatch:
+                raise ValueError(mismatch)
         if log:
             log(f"{spec.key}: dataset {spec.dataset!r} already built in {target}")
         return target

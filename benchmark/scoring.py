@@ -514,6 +514,20 @@ def check_built(folder: str | os.PathLike, *, shards: bool = True) -> None:
                             f"{shown}{more}")
 
 
+def pinned_mismatch(task: Task, folder: str | os.PathLike, fingerprint: str,
+                    recipe: str | None = None) -> str | None:
+    """The one-line error when ``task`` pins a dataset fingerprint and ``folder``'s,
+    ``fingerprint``, is another (another corpus in the task's dataset folder), with the
+    command that makes the task's own where ``recipe`` gives one; None when nothing is pinned
+    or the fingerprints agree."""
+    pinned = task.dataset_fingerprint
+    if pinned is None or fingerprint == pinned:
+        return None
+    return (f"{folder} holds another corpus than task {task.key}'s: dataset fingerprint "
+            f"{fingerprint[:12]} differs from the one task {task.key} pins ({pinned[:12]})"
+            + (f"; move it away and make the task's dataset with `{recipe}`" if recipe else ""))
+
+
 def load_test_reference(task: Task, folder: str | os.PathLike
                         ) -> tuple[TestReference, str, dict[str, Any]]:
     """The test reference, dataset fingerprint and build info of a built dataset folder (the
@@ -539,6 +553,7 @@ def load_test_reference(task: Task, folder: str | os.PathLike
 
 __all__ = ["BUILD_INFO_NAME", "FINGERPRINT_VERSION", "ProtocolError", "TestReference",
            "aggregate_report", "check_built", "check_coverage", "dataset_fingerprint",
-           "format_level", "load_test_reference", "noise_curves", "provenance_identity",
+           "format_level", "load_test_reference", "noise_curves", "pinned_mismatch",
+           "provenance_identity",
            "read_build_info", "reference_columns", "resolve_task_dataset",
            "robustness_conditions", "score_predictions", "score_seed"]
